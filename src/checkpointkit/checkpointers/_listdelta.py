@@ -1,0 +1,186 @@
+"""List deltas: store a list-valued channel as a chain of small edits.
+
+LangGraph's ``add_messages`` (and any append-style reducer) produces, at each
+step, a new list that repeats every item of the previous one. Storing each
+version whole makes a thread's storage grow with the square of its length.
+Here a new version is stored against an earlier stored version of the same
+channel (its *base*) as a piece table: runs of base items kept by position,
+and the items that are new. An append is the special case "all of the base,
+then the new items", stored with no piece table at all.
+
+Versions form *chains*: a chain starts at a full snapshot (``seq`` 0) and each
+delta has ``seq = base.seq + 1``. Rebuilding a version reads the rows of its
+chain up to its ``seq`` (one query on a database), follows base pointers from
+the target back to the root and applies the pieces forward. A new snapshot is
+started when a chain would cost more to rebuild than the value is worth
+(see `needs_snapshot`), so reading any version reads data proportional to its
+own size, and storage stays linear in the amount of new data.
+
+Which items are "the same" is decided by object identity: LangGraph hands the
+same Python objects from one step to the next. A shallow fingerprint of each
+item (the identities of its attributes or values) catches the common in-place
+edit ``msg.content = ...`` of an object that keeps its identity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ListState",
+    "apply_pieces",
+    "diff_lists",
+    "fingerprints",
+    "is_unique_version",
+    "needs_snapshot",
+]
+
+# Versions made by `get_next_version` ("<32 digits>.<random>") are unique per
+# write, so a row stored under one is never overwritten with other content and
+# can safely serve as the base of later deltas. Caller-chosen versions (plain
+# ints in tests, say) may be reused for different values: never a base.
+_UNIQUE_VERSION = re.compile(r"^\d{32}\.\d")
+
+# A chain is cut (a fresh snapshot written) when rebuilding its tip would read
+# more than this many times the items the value holds, when it holds more
+# than this many non-append edits, or when it grows longer than MAX_CHAIN_SEQ.
+MAX_COST_FACTOR = 2
+COST_SLACK = 16
+MAX_EDIT_HOPS = 16
+MAX_CHAIN_SEQ = 4096
+
+_NEW = -1  # piece marker: the next `count` items come from the delta payload
+
+
+def is_unique_version(version: str) -> bool:
+    """Tell whether `version` was made unique per write (safe as a delta base)."""
+    return _UNIQUE_VERSION.match(version) is not None
+
+
+def _fingerprint(item: Any) -> Any:
+    """Identities of an item's direct contents, to notice in-place edits."""
+    if isinstance(item, dict):
+        return (len(item), *map(id, item.values()))
+    attrs = getattr(item, "__dict__", None)
+    if attrs is not None:
+        return (len(attrs), *map(id, attrs.values()))
+    if isinstance(item, list):
+        return (len(item), *map(id, item))
+    return None
+
+
+def fingerprints(items: Sequence[Any]) -> list[Any]:
+    """Return the fingerprint of every item of `items`."""
+    return [_fingerprint(item) for item in items]
+
+
+@dataclass(slots=True)
+class ListState:
+    """What this process knows about one stored version of a list channel."""
+
+    version: str
+    chain: str
+    seq: int
+    cost: int  # items + pieces stored along the chain from its root to here
+    edits: int  # non-append deltas along the chain from its root to here
+    items: list[Any]
+    marks: list[Any]
+
+
+def diff_lists(
+    base: ListState, new: list[Any], new_marks: list[Any]
+) -> tuple[list[int] | None, list[Any]] | None:
+    """Express `new` as pieces of `base.items` plus new items.
+
+    Returns:
+        ``(None, appended)`` for a pure append, ``(pieces, new_items)`` for a
+        general edit, or ``None`` when the two lists share nothing (a snapshot
+        is cheaper). ``pieces`` is a flat list of ``start, count`` pairs: a
+        ``start >= 0`` keeps ``count`` base items from that position, a start
+        of -1 takes the next ``count`` items of ``new_items``.
+    """
+    old = base.items
+    old_marks = base.marks
+    n_old = len(old)
+    if len(new) >= n_old and all(map(_same, new[:n_old], old, new_marks, old_marks)):
+        return None, new[n_old:]
+
+    position = {id(item): i for i, item in enumerate(old)}
+    pieces: list[int] = []
+    new_items: list[Any] = []
+    run_start = run_len = 0
+    new_run = 0
+    kept = 0
+    for item, mark in zip(new, new_marks, strict=True):
+        i = position.get(id(item))
+        if i is not None and old[i] is item and old_marks[i] == mark:
+            if new_run:
+                pieces += (_NEW, new_run)
+                new_run = 0
+            if run_len and i == run_start + run_len:
+                run_len += 1
+            else:
+                if run_len:
+                    pieces += (run_start, run_len)
+                run_start, run_len = i, 1
+            kept += 1
+        else:
+            if run_len:
+                pieces += (run_start, run_len)
+                run_len = 0
+            new_items.append(item)
+            new_run += 1
+    if run_len:
+        pieces += (run_start, run_len)
+    if new_run:
+        pieces += (_NEW, new_run)
+    if kept == 0:
+        return None if n_old else (None, list(new))
+    return pieces, new_items
+
+
+def _same(a: Any, b: Any, mark_a: Any, mark_b: Any) -> bool:
+    return a is b and mark_a == mark_b
+
+
+def apply_pieces(base: list[Any], pieces: list[int] | None, new_items: list[Any]) -> list[Any]:
+    """Rebuild a version from its base list, piece table and new items.
+
+    Raises:
+        ValueError: the pieces do not fit the base or the new items.
+    """
+    if pieces is None:
+        return [*base, *new_items]
+    out: list[Any] = []
+    taken = 0
+    n_base = len(base)
+    for k in range(0, len(pieces) - 1, 2):
+        start, count = pieces[k], pieces[k + 1]
+        if count < 0:
+            raise ValueError(f"negative piece length {count}")
+        if start == _NEW:
+            if taken + count > len(new_items):
+                raise ValueError("piece table asks for more new items than stored")
+            out += new_items[taken : taken + count]
+            taken += count
+        elif start >= 0 and start + count <= n_base:
+            out += base[start : start + count]
+        else:
+            raise ValueError(f"piece {start}+{count} outside a base of {n_base} items")
+    if len(pieces) % 2 or taken != len(new_items):
+        raise ValueError("piece table does not match the stored new items")
+    return out
+
+
+def needs_snapshot(base: ListState, pieces: list[int] | None, n_new: int, length: int) -> bool:
+    """Tell whether a delta on `base` would make its chain too costly to rebuild."""
+    cost = base.cost + n_new + (len(pieces) if pieces else 0)
+    edits = base.edits + (pieces is not None)
+    return (
+        cost > MAX_COST_FACTOR * length + COST_SLACK
+        or edits > MAX_EDIT_HOPS
+        or base.seq + 1 > MAX_CHAIN_SEQ
+    )

@@ -1,0 +1,874 @@
+"""The I/O-free storage core every checkpointer shares.
+
+`StorageCore` turns the arguments of `put` / `put_writes` into rows
+(`_rows`), and stored rows back into LangGraph `CheckpointTuple`s. Backends
+only move rows: a database backend runs the queries, the memory backend keeps
+dicts. Everything that decides *what* is stored lives here, once:
+
+* config parsing and validation (typed errors for a missing ``thread_id``, a
+  malformed config or filter);
+* channel values stored once per (thread, namespace, channel, version), and
+  list values stored as deltas against an earlier version (`_listdelta`),
+  with a small per-process cache of the latest list of each channel so a put
+  costs only what changed; the cache is filled on writes and on ``get_tuple``;
+* decoding: rebuilding lists from their delta chains, ordering pending writes
+  by `writes_sort_key`, metadata filters;
+* reference-aware garbage collection and ``DeltaChannel``-safe pruning;
+* ``get_delta_channel_history`` answered from rows of the ancestor chain.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import msgpack
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    PendingWrite,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+
+from checkpointkit.checkpointers._listdelta import (
+    ListState,
+    apply_pieces,
+    diff_lists,
+    fingerprints,
+    is_unique_version,
+    needs_snapshot,
+)
+from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
+from checkpointkit.errors import (
+    ConfigurationError,
+    CorruptDataError,
+    InvalidFilterError,
+    MissingThreadIdError,
+    SerializationError,
+    UnknownStrategyError,
+)
+from checkpointkit.serde.base import SerializerProtocol, dumps_in, loads_in, place
+
+__all__ = [
+    "PRUNE_STRATEGIES",
+    "PutPlan",
+    "StorageCore",
+    "ThreadInfo",
+    "checkpoint_id_of",
+    "checkpoint_ns_of",
+    "config_for",
+    "fork_selection",
+    "next_version",
+    "thread_id_of",
+    "validate_filter",
+]
+
+PRUNE_STRATEGIES = ("keep_latest", "delete")
+_SKELETON_TAG = "ck-skeleton"
+BlobKey = tuple[str, str]  # (channel, version)
+
+
+# --- config parsing -----------------------------------------------------------
+
+
+def _configurable(config: RunnableConfig | None) -> Mapping[str, Any]:
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(f"config must be a mapping, got {type(config).__name__}")
+    conf = config.get("configurable")
+    if not isinstance(conf, Mapping):
+        raise MissingThreadIdError(
+            "config has no 'configurable' mapping; pass {'configurable': {'thread_id': ...}}"
+        )
+    return conf
+
+
+def thread_id_of(config: RunnableConfig | None) -> str:
+    """Return the config's ``thread_id`` as a string.
+
+    Raises:
+        MissingThreadIdError: there is no usable ``configurable.thread_id``.
+    """
+    value = _configurable(config).get("thread_id")
+    if value is None or value == "":
+        raise MissingThreadIdError(
+            "config has no 'thread_id': pass {'configurable': {'thread_id': ...}}"
+        )
+    if isinstance(value, bool) or (not isinstance(value, (str, int)) and not hasattr(value, "hex")):
+        raise ConfigurationError(
+            f"thread_id must be a string, an int or a UUID, got {type(value).__name__}"
+        )
+    return str(value)
+
+
+def checkpoint_ns_of(config: RunnableConfig | None) -> str:
+    """Return the config's checkpoint namespace ("" for the root graph)."""
+    ns = _configurable(config).get("checkpoint_ns") or ""
+    if not isinstance(ns, str):
+        raise ConfigurationError(f"checkpoint_ns must be a string, got {type(ns).__name__}")
+    return ns
+
+
+def checkpoint_id_of(config: RunnableConfig | None) -> str | None:
+    """Return the config's ``checkpoint_id``, or None when it names none."""
+    value = _configurable(config).get("checkpoint_id")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"checkpoint_id must be a string, got {type(value).__name__}")
+    return value
+
+
+def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    """Build the config that names one stored checkpoint."""
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+_FILTER_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_filter_value(key: str, value: Any) -> None:
+    if isinstance(value, _FILTER_SCALARS):
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_filter_value(key, item)
+        return
+    if isinstance(value, Mapping):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                raise InvalidFilterError(f"filter[{key!r}] has a non-string key {k!r}")
+            _check_filter_value(key, item)
+        return
+    raise InvalidFilterError(
+        f"filter[{key!r}] is a {type(value).__name__}; metadata filters take JSON values "
+        "(str, int, float, bool, None, lists and dicts of them)"
+    )
+
+
+def validate_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a metadata filter and return it as JSON-normal values.
+
+    Raises:
+        InvalidFilterError: a key is not a non-empty string or a value is not JSON.
+    """
+    if filter is None:
+        return {}
+    if not isinstance(filter, Mapping):
+        raise InvalidFilterError(f"filter must be a mapping, got {type(filter).__name__}")
+    for key, value in filter.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidFilterError(f"filter keys must be non-empty strings, got {key!r}")
+        if "\x00" in key:
+            raise InvalidFilterError(f"filter key {key!r} contains a NUL character")
+        _check_filter_value(key, value)
+    # Round-trip through JSON so tuples compare like the lists stored.
+    return cast(dict[str, Any], json.loads(json.dumps(dict(filter))))
+
+
+def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+    """Tell whether decoded metadata has every key of a validated filter."""
+    return all(key in metadata and metadata[key] == value for key, value in filter.items())
+
+
+# --- thread listing -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """A summary of one thread, as returned by ``list_threads``."""
+
+    thread_id: str
+    metadata: dict[str, Any]  # metadata of the thread's latest root checkpoint
+    checkpoint_count: int  # checkpoints in the root namespace
+    created_at: str  # ISO timestamp of the first root checkpoint
+    updated_at: str  # ISO timestamp of the latest root checkpoint
+
+
+def thread_info(rows: Iterable[CheckpointRow]) -> ThreadInfo | None:
+    """Summarise the root-namespace rows of one thread."""
+    first = last = None
+    count = 0
+    for row in rows:
+        if row.checkpoint_ns:
+            continue
+        count += 1
+        if first is None or row.checkpoint_id < first.checkpoint_id:
+            first = row
+        if last is None or row.checkpoint_id > last.checkpoint_id:
+            last = row
+    if first is None or last is None:
+        return None
+    return ThreadInfo(
+        thread_id=last.thread_id,
+        metadata=json.loads(last.metadata),
+        checkpoint_count=count,
+        created_at=first.ts,
+        updated_at=last.ts,
+    )
+
+
+# --- put planning ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PutPlan:
+    """The rows one ``put`` stores, and what the cache learns once they are stored."""
+
+    checkpoint: CheckpointRow
+    blobs: list[BlobRow]
+    config: RunnableConfig  # what `put` returns
+    learned: dict[str, ListState]  # channel -> list version stored by this put
+
+
+def _json_default(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+class StorageCore:
+    """Encode puts into rows and decode rows into checkpoint tuples.
+
+    Args:
+        serde: The serializer for channel values and writes.
+        delta_lists: Store list-valued channels as deltas (the default). Turn
+            off to store every version whole, like LangGraph's savers.
+        cache_size: How many (thread, namespace, channel) lists to remember
+            per process, to compute deltas without reading them back.
+    """
+
+    def __init__(
+        self, serde: SerializerProtocol, *, delta_lists: bool = True, cache_size: int = 4096
+    ) -> None:
+        if cache_size < 0:
+            raise ConfigurationError(f"cache_size must be >= 0, got {cache_size}")
+        self.serde = serde
+        self.delta_lists = delta_lists
+        self._cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str, str], ListState] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- cache -------------------------------------------------------------------
+
+    def _cached(self, key: tuple[str, str, str]) -> ListState | None:
+        with self._cache_lock:
+            state = self._cache.get(key)
+            if state is not None:
+                self._cache.move_to_end(key)
+            return state
+
+    def remember(
+        self, thread_id: str, checkpoint_ns: str, learned: Mapping[str, ListState]
+    ) -> None:
+        """Record list versions now known to be stored (after a commit or a read)."""
+        if not self._cache_size or not learned:
+            return
+        with self._cache_lock:
+            for channel, state in learned.items():
+                key = (thread_id, checkpoint_ns, channel)
+                self._cache[key] = state
+                self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def forget(self, thread_ids: Iterable[str] | None = None) -> None:
+        """Drop cached lists of some threads (all when None), e.g. after deleting rows."""
+        with self._cache_lock:
+            if thread_ids is None:
+                self._cache.clear()
+                return
+            doomed = set(thread_ids)
+            for key in [k for k in self._cache if k[0] in doomed]:
+                del self._cache[key]
+
+    # -- encoding ----------------------------------------------------------------
+
+    def encode_skeleton(self, checkpoint: Checkpoint) -> bytes:
+        skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        try:
+            return cast(bytes, msgpack.packb([_SKELETON_TAG, skeleton], use_bin_type=True))
+        except (TypeError, ValueError, OverflowError):
+            # Legacy checkpoints may hold objects (pending sends): use the serde.
+            tag, data = self.serde.dumps_typed(skeleton)
+            return cast(bytes, msgpack.packb([tag, data], use_bin_type=True))
+
+    def decode_skeleton(self, data: bytes) -> dict[str, Any]:
+        try:
+            tag, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            if tag == _SKELETON_TAG:
+                return cast(dict[str, Any], body)
+            return cast(dict[str, Any], self.serde.loads_typed((tag, body)))
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise CorruptDataError(f"stored checkpoint skeleton is corrupt: {exc}") from exc
+
+    def encode_metadata(self, config: RunnableConfig, metadata: CheckpointMetadata) -> str:
+        merged = get_serializable_checkpoint_metadata(config, metadata)
+        try:
+            return json.dumps(merged, ensure_ascii=False, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            bad = [k for k, v in merged.items() if not _is_json(v)]
+            raise SerializationError(
+                f"checkpoint metadata must be JSON values; key(s) {bad} hold {exc}"
+            ) from exc
+
+    @staticmethod
+    def decode_metadata(text: str) -> dict[str, Any]:
+        try:
+            return cast(dict[str, Any], json.loads(text))
+        except ValueError as exc:
+            raise CorruptDataError(f"stored checkpoint metadata is not JSON: {exc}") from exc
+
+    def plan_put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> PutPlan:
+        """Turn the arguments of ``put`` into the rows to store."""
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint.get("id")
+        if not isinstance(checkpoint_id, str) or not checkpoint_id:
+            raise ConfigurationError("checkpoint has no 'id'")
+        values = checkpoint.get("channel_values") or {}
+        meta_json = self.encode_metadata(config, metadata)
+        run_id = metadata.get("run_id") if isinstance(metadata, Mapping) else None
+        row = CheckpointRow(
+            thread_id=thread_id,
+            checkpoint_ns=ns,
+            checkpoint_id=checkpoint_id,
+            parent_id=checkpoint_id_of(config),
+            skeleton=self.encode_skeleton(checkpoint),
+            metadata=meta_json,
+            run_id=str(run_id) if run_id is not None else None,
+            ts=str(checkpoint.get("ts", "")),
+        )
+        blobs: list[BlobRow] = []
+        learned: dict[str, ListState] = {}
+        for channel, version in new_versions.items():
+            ver = str(version)
+            if channel not in values:
+                blobs.append(BlobRow(thread_id, ns, channel, ver, BlobKind.EMPTY))
+                continue
+            value = values[channel]
+            items, wrapped = _as_list(value) if self.delta_lists else (None, False)
+            if items is not None and is_unique_version(ver):
+                blob, state = self._encode_list(thread_id, ns, channel, ver, items, wrapped)
+                learned[channel] = state
+            else:
+                tag, data = dumps_in(self.serde, value, place(thread_id, ns, channel, ver))
+                blob = BlobRow(thread_id, ns, channel, ver, BlobKind.VALUE, tag, data)
+            blobs.append(blob)
+        return PutPlan(row, blobs, config_for(thread_id, ns, checkpoint_id), learned)
+
+    def _encode_list(
+        self, thread_id: str, ns: str, channel: str, version: str, items: list[Any], wrapped: bool
+    ) -> tuple[BlobRow, ListState]:
+        marks = fingerprints(items)
+        base = self._cached((thread_id, ns, channel))
+        if base is not None and base.version != version:
+            diff = diff_lists(base, items, marks)
+            if diff is not None:
+                pieces, new_items = diff
+                if not needs_snapshot(base, pieces, len(new_items), len(items)):
+                    tag, data = dumps_in(
+                        self.serde, new_items, place(thread_id, ns, channel, version)
+                    )
+                    blob = BlobRow(
+                        thread_id, ns, channel, version, BlobKind.LIST_DELTA, tag, data,
+                        chain=base.chain, seq=base.seq + 1, base=base.version,
+                        ops=None if pieces is None else msgpack.packb(pieces),
+                        length=len(items), wrapped=wrapped,
+                    )  # fmt: skip
+                    state = ListState(
+                        version, base.chain, base.seq + 1,
+                        base.cost + len(new_items) + (len(pieces) if pieces else 0),
+                        base.edits + (pieces is not None), list(items), marks,
+                    )  # fmt: skip
+                    return blob, state
+        return self.list_snapshot(thread_id, ns, channel, version, items, wrapped, marks)
+
+    def list_snapshot(
+        self,
+        thread_id: str,
+        ns: str,
+        channel: str,
+        version: str,
+        items: list[Any],
+        wrapped: bool,
+        marks: list[Any] | None = None,
+    ) -> tuple[BlobRow, ListState]:
+        """Encode a whole list as the root of a new delta chain."""
+        tag, data = dumps_in(self.serde, items, place(thread_id, ns, channel, version))
+        blob = BlobRow(
+            thread_id, ns, channel, version, BlobKind.LIST, tag, data,
+            chain=version, seq=0, length=len(items), wrapped=wrapped,
+        )  # fmt: skip
+        marks = fingerprints(items) if marks is None else marks
+        return blob, ListState(version, version, 0, len(items), 0, list(items), marks)
+
+    def rebase_missing(self, plan: PutPlan, missing_bases: set[BlobKey]) -> None:
+        """Re-encode deltas whose base row turned out to be gone as snapshots.
+
+        A backend calls this when, inside its write transaction, it finds that
+        the base of a planned delta was deleted meanwhile (another process
+        pruned the thread, say).
+        """
+        for i, blob in enumerate(plan.blobs):
+            if blob.kind is BlobKind.LIST_DELTA and (blob.channel, blob.base) in missing_bases:
+                state = plan.learned[blob.channel]
+                plan.blobs[i], plan.learned[blob.channel] = self.list_snapshot(
+                    blob.thread_id, blob.checkpoint_ns, blob.channel, blob.version,
+                    state.items, blob.wrapped, state.marks,
+                )  # fmt: skip
+
+    def plan_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> list[WriteRow]:
+        """Turn the arguments of ``put_writes`` into rows.
+
+        Rows with ``idx >= 0`` are ordinary writes (the first stored wins);
+        negative ``idx`` rows (error, interrupt, resume...) replace earlier ones.
+        """
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        if checkpoint_id is None:
+            raise ConfigurationError("put_writes needs a config with a 'checkpoint_id'")
+        rows = []
+        for i, (channel, value) in enumerate(writes):
+            idx = WRITES_IDX_MAP.get(channel, i)
+            tag, data = dumps_in(
+                self.serde, value, place(thread_id, ns, checkpoint_id, task_id, idx, "write")
+            )
+            rows.append(
+                WriteRow(thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, tag, data)
+            )
+        return rows
+
+    # -- decoding ------------------------------------------------------------------
+
+    @staticmethod
+    def needed_blobs(skeleton: Mapping[str, Any]) -> list[BlobKey]:
+        """Return the blob keys a checkpoint's channel values are stored under."""
+        versions = skeleton.get("channel_versions") or {}
+        return [(channel, str(version)) for channel, version in versions.items()]
+
+    @staticmethod
+    def chain_requests(blobs: Iterable[BlobRow]) -> dict[tuple[str, str], int]:
+        """Return, per (channel, chain), the highest chain position to read."""
+        wanted: dict[tuple[str, str], int] = {}
+        for blob in blobs:
+            if blob.kind is BlobKind.LIST_DELTA and blob.chain is not None:
+                key = (blob.channel, blob.chain)
+                wanted[key] = max(wanted.get(key, 0), blob.seq)
+        return wanted
+
+    def decode_tuple(
+        self,
+        row: CheckpointRow,
+        blobs: Mapping[BlobKey, BlobRow],
+        writes: Iterable[WriteRow],
+        *,
+        memo: dict[BlobKey, ListState] | None = None,
+        skeleton: dict[str, Any] | None = None,
+    ) -> tuple[CheckpointTuple, dict[str, ListState]]:
+        """Rebuild a `CheckpointTuple` from its rows.
+
+        Args:
+            row: The checkpoint row.
+            blobs: Blob rows by (channel, version): the checkpoint's own
+                versions and, for list deltas, the rows of their chains.
+            writes: The checkpoint's pending-write rows, in any order.
+            memo: Lists already rebuilt during this call sequence (a ``list``
+                page), reused and extended.
+            skeleton: The decoded skeleton, when the caller has it already.
+
+        Returns:
+            The tuple, and the list versions rebuilt for it (to `remember`).
+        """
+        skeleton = self.decode_skeleton(row.skeleton) if skeleton is None else skeleton
+        memo = {} if memo is None else memo
+        values: dict[str, Any] = {}
+        lists: dict[str, ListState] = {}
+        for channel, version in self.needed_blobs(skeleton):
+            blob = blobs.get((channel, version))
+            if blob is None or blob.kind is BlobKind.EMPTY:
+                continue
+            if blob.kind is BlobKind.VALUE:
+                values[channel] = self._load_blob(blob)
+            else:
+                state = self.rebuild_list(blob, blobs, memo)
+                lists[channel] = state
+                values[channel] = (
+                    _DeltaSnapshot(list(state.items)) if blob.wrapped else list(state.items)
+                )
+        checkpoint = cast(Checkpoint, {**skeleton, "channel_values": values})
+        pending = self.decode_writes(writes)
+        parent = (
+            config_for(row.thread_id, row.checkpoint_ns, row.parent_id) if row.parent_id else None
+        )
+        return (
+            CheckpointTuple(
+                config=config_for(row.thread_id, row.checkpoint_ns, row.checkpoint_id),
+                checkpoint=checkpoint,
+                metadata=cast(CheckpointMetadata, self.decode_metadata(row.metadata)),
+                parent_config=parent,
+                pending_writes=pending,
+            ),
+            lists,
+        )
+
+    def decode_writes(self, writes: Iterable[WriteRow]) -> list[PendingWrite]:
+        ordered = sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+        return [(w.task_id, w.channel, self._load_write(w)) for w in ordered]
+
+    def _load_write(self, w: WriteRow) -> Any:
+        where = place(w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.idx, "write")
+        return loads_in(self.serde, (w.type, w.payload), where)
+
+    def _load_blob(self, blob: BlobRow) -> Any:
+        if blob.type is None or blob.payload is None:
+            raise CorruptDataError(
+                f"channel {blob.channel!r} version {blob.version!r} of thread "
+                f"{blob.thread_id!r} has no stored payload"
+            )
+        where = place(blob.thread_id, blob.checkpoint_ns, blob.channel, blob.version)
+        return loads_in(self.serde, (blob.type, blob.payload), where)
+
+    def rebuild_list(
+        self,
+        target: BlobRow,
+        blobs: Mapping[BlobKey, BlobRow],
+        memo: dict[BlobKey, ListState],
+    ) -> ListState:
+        """Rebuild one list version by applying its delta chain from the root."""
+        path: list[BlobRow] = []
+        state: ListState | None = None
+        blob = target
+        while True:
+            state = memo.get((blob.channel, blob.version))
+            if state is not None:
+                break
+            path.append(blob)
+            if blob.kind is BlobKind.LIST:
+                break
+            if len(path) > len(blobs):
+                raise CorruptDataError(
+                    f"delta chain of channel {blob.channel!r} in thread {blob.thread_id!r} "
+                    "loops back on itself"
+                )
+            if blob.kind is not BlobKind.LIST_DELTA or blob.base is None:
+                raise CorruptDataError(
+                    f"channel {blob.channel!r} version {blob.version!r} of thread "
+                    f"{blob.thread_id!r} is not part of a list chain"
+                )
+            base = blobs.get((blob.channel, blob.base))
+            if base is None:
+                raise CorruptDataError(
+                    f"channel {blob.channel!r} version {blob.version!r} of thread "
+                    f"{blob.thread_id!r} is stored as a delta on version {blob.base!r}, "
+                    "which is missing"
+                )
+            blob = base
+        for step in reversed(path):
+            state = self._apply(step, state)
+            memo[(step.channel, step.version)] = state
+        if state is None:  # pragma: no cover - the loop always ends with a state
+            raise CorruptDataError(f"cannot rebuild channel {target.channel!r}")
+        return state
+
+    def _apply(self, step: BlobRow, base: ListState | None) -> ListState:
+        loaded = self._load_blob(step)
+        if not isinstance(loaded, list):
+            raise CorruptDataError(
+                f"list row of channel {step.channel!r} version {step.version!r} holds a "
+                f"{type(loaded).__name__}"
+            )
+        if step.kind is BlobKind.LIST:
+            items = loaded
+            cost, edits = len(items), 0
+        else:
+            if base is None:
+                raise CorruptDataError(f"delta {step.version!r} has no base")
+            try:
+                pieces = None if step.ops is None else msgpack.unpackb(step.ops)
+                items = apply_pieces(base.items, pieces, loaded)
+            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                raise CorruptDataError(
+                    f"delta {step.version!r} of channel {step.channel!r} is corrupt: {exc}"
+                ) from exc
+            cost = base.cost + len(loaded) + (len(pieces) if pieces else 0)
+            edits = base.edits + (pieces is not None)
+        if len(items) != step.length:
+            raise CorruptDataError(
+                f"channel {step.channel!r} version {step.version!r} rebuilt to "
+                f"{len(items)} items, {step.length} were stored"
+            )
+        chain = step.chain or step.version
+        return ListState(step.version, chain, step.seq, cost, edits, items, fingerprints(items))
+
+    # -- deletion and pruning ------------------------------------------------------
+
+    def live_blobs(
+        self, checkpoints: Iterable[CheckpointRow], blobs: Iterable[BlobRow]
+    ) -> set[BlobKey]:
+        """Return the blob keys still needed by `checkpoints` (delta bases included)."""
+        by_key = {(b.channel, b.version): b for b in blobs}
+        live: set[BlobKey] = set()
+        stack = [
+            key
+            for row in checkpoints
+            for key in self.needed_blobs(self.decode_skeleton(row.skeleton))
+        ]
+        while stack:
+            key = stack.pop()
+            if key in live:
+                continue
+            live.add(key)
+            blob = by_key.get(key)
+            if blob is not None and blob.kind is BlobKind.LIST_DELTA and blob.base is not None:
+                stack.append((blob.channel, blob.base))
+        return live
+
+    def keep_for_prune(
+        self,
+        rows: Sequence[CheckpointRow],
+        blobs: Mapping[BlobKey, BlobRow],
+        strategy: str,
+    ) -> set[str]:
+        """Return the checkpoint ids of one namespace that a prune keeps.
+
+        ``keep_latest`` keeps the latest checkpoint (with its writes, so pending
+        interrupts survive) and, for each ``DeltaChannel`` it uses, the ancestors
+        back to the nearest one storing a value for that channel, without which
+        the channel would silently rebuild as empty.
+        """
+        check_strategy(strategy)
+        if strategy == "delete" or not rows:
+            return set()
+        by_id = {row.checkpoint_id: row for row in rows}
+        latest = max(rows, key=lambda r: r.checkpoint_id)
+        keep = {latest.checkpoint_id}
+        counters = self.decode_metadata(latest.metadata).get("counters_since_delta_snapshot")
+        remaining = set(counters) if isinstance(counters, dict) else set()
+        row: CheckpointRow | None = latest
+        while row is not None and remaining:
+            keep.add(row.checkpoint_id)
+            versions = self.decode_skeleton(row.skeleton).get("channel_versions") or {}
+            for channel in list(remaining):
+                blob = blobs.get((channel, str(versions.get(channel))))
+                if blob is not None and blob.kind is not BlobKind.EMPTY:
+                    remaining.discard(channel)
+            row = by_id.get(row.parent_id) if row.parent_id else None
+        return keep
+
+    # -- DeltaChannel history ------------------------------------------------------
+
+    def delta_history_walk(
+        self,
+        ancestors: Sequence[CheckpointRow],
+        blobs: Mapping[BlobKey, BlobRow],
+        channels: Sequence[str],
+    ) -> list[tuple[CheckpointRow, dict[str, Any], set[str]]]:
+        """Plan a ``get_delta_channel_history`` walk over the parent chain.
+
+        Args:
+            ancestors: The target's parent, grandparent... up to the root.
+            blobs: Blob rows of those ancestors' versions of `channels`.
+            channels: The channels asked for.
+
+        Returns:
+            For each ancestor visited: the row, its skeleton, and the channels
+            whose seed (stored value) it holds. The walk stops once every
+            channel has a seed.
+        """
+        remaining = set(channels)
+        steps = []
+        for row in ancestors:
+            if not remaining:
+                break
+            skeleton = self.decode_skeleton(row.skeleton)
+            versions = skeleton.get("channel_versions") or {}
+            seeds = set()
+            for channel in remaining:
+                if channel in versions:
+                    blob = blobs.get((channel, str(versions[channel])))
+                    if blob is not None and blob.kind is not BlobKind.EMPTY:
+                        seeds.add(channel)
+            steps.append((row, skeleton, seeds))
+            remaining -= seeds
+        return steps
+
+    def delta_history(
+        self,
+        steps: Sequence[tuple[CheckpointRow, dict[str, Any], set[str]]],
+        blobs: Mapping[BlobKey, BlobRow],
+        writes: Mapping[str, Iterable[WriteRow]],
+        channels: Sequence[str],
+    ) -> dict[str, DeltaChannelHistory]:
+        """Answer ``get_delta_channel_history`` from a planned walk and its rows."""
+        remaining = set(channels)
+        collected: dict[str, list[PendingWrite]] = {c: [] for c in channels}
+        seeds: dict[str, Any] = {}
+        memo: dict[BlobKey, ListState] = {}
+        for row, skeleton, seed_channels in steps:
+            versions = skeleton.get("channel_versions") or {}
+            for write in reversed(self.decode_writes(writes.get(row.checkpoint_id, ()))):
+                if write[1] in remaining:
+                    collected[write[1]].append(write)
+            for channel in seed_channels:
+                blob = blobs[(channel, str(versions[channel]))]
+                if blob.kind is BlobKind.VALUE:
+                    seeds[channel] = self._load_blob(blob)
+                else:
+                    items = list(self.rebuild_list(blob, blobs, memo).items)
+                    seeds[channel] = _DeltaSnapshot(items) if blob.wrapped else items
+                remaining.discard(channel)
+        result: dict[str, DeltaChannelHistory] = {}
+        for channel in channels:
+            entry: DeltaChannelHistory = {"writes": list(reversed(collected[channel]))}
+            if channel in seeds:
+                entry["seed"] = seeds[channel]
+            result[channel] = entry
+        return result
+
+    # -- copying -------------------------------------------------------------------
+
+    def recontext_blob(self, blob: BlobRow, thread_id: str) -> BlobRow:
+        """Return `blob` as stored under another thread (re-encrypted if need be)."""
+        if blob.payload is None or blob.type is None or not _binds_place(self.serde):
+            return _moved(blob, thread_id)
+        value = self._load_blob(blob)
+        tag, data = dumps_in(
+            self.serde, value, place(thread_id, blob.checkpoint_ns, blob.channel, blob.version)
+        )
+        moved = _moved(blob, thread_id)
+        moved.type, moved.payload = tag, data
+        return moved
+
+    def recontext_write(self, write: WriteRow, thread_id: str) -> WriteRow:
+        """Return `write` as stored under another thread (re-encrypted if need be)."""
+        moved = WriteRow(
+            thread_id, write.checkpoint_ns, write.checkpoint_id, write.task_id,
+            write.task_path, write.idx, write.channel, write.type, write.payload,
+        )  # fmt: skip
+        if _binds_place(self.serde):
+            value = self._load_write(write)
+            moved.type, moved.payload = dumps_in(
+                self.serde,
+                value,
+                place(thread_id, write.checkpoint_ns, write.checkpoint_id, write.task_id,
+                      write.idx, "write"),
+            )  # fmt: skip
+        return moved
+
+
+def next_version(current: str | int | float | None) -> str:
+    """Return the channel version after `current`, unique per write.
+
+    The random part keeps two forks that both write "version 5" of a channel
+    from overwriting each other's stored value.
+    """
+    if current is None:
+        n = 0
+    elif isinstance(current, (int, float)):
+        n = int(current)
+    else:
+        n = int(current.split(".")[0])
+    return f"{n + 1:032}.{random.random():016}"
+
+
+def fork_selection(rows: Iterable[CheckpointRow], target: CheckpointRow) -> list[CheckpointRow]:
+    """Return the rows a fork of `target` copies: its ancestor chain and subgraphs.
+
+    Subgraph checkpoints come along when their metadata names one of the
+    chain's checkpoints as their parent in the target's namespace, so an
+    interrupted subgraph can be resumed from the fork.
+    """
+    rows = list(rows)
+    same_ns = {r.checkpoint_id: r for r in rows if r.checkpoint_ns == target.checkpoint_ns}
+    chain: list[CheckpointRow] = []
+    chain_ids: set[str] = set()
+    row: CheckpointRow | None = target
+    while row is not None and row.checkpoint_id not in chain_ids:
+        chain.append(row)
+        chain_ids.add(row.checkpoint_id)
+        row = same_ns.get(row.parent_id) if row.parent_id else None
+    prefix = target.checkpoint_ns
+    children = []
+    for r in rows:
+        if r.checkpoint_ns == target.checkpoint_ns:
+            continue
+        if prefix and not r.checkpoint_ns.startswith(prefix + "|"):
+            continue
+        parents = StorageCore.decode_metadata(r.metadata).get("parents")
+        if isinstance(parents, dict) and parents.get(prefix) in chain_ids:
+            children.append(r)
+    return chain + children
+
+
+def check_strategy(strategy: str) -> None:
+    """Raise a typed error for an unknown prune strategy."""
+    if strategy not in PRUNE_STRATEGIES:
+        raise UnknownStrategyError(
+            f"unknown prune strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}"
+        )
+
+
+def moved_checkpoint(row: CheckpointRow, thread_id: str) -> CheckpointRow:
+    """Return a copy of `row` under another thread id."""
+    return CheckpointRow(
+        thread_id, row.checkpoint_ns, row.checkpoint_id, row.parent_id,
+        row.skeleton, row.metadata, row.run_id, row.ts,
+    )  # fmt: skip
+
+
+def _moved(blob: BlobRow, thread_id: str) -> BlobRow:
+    return BlobRow(
+        thread_id, blob.checkpoint_ns, blob.channel, blob.version, blob.kind, blob.type,
+        blob.payload, blob.chain, blob.seq, blob.base, blob.ops, blob.length, blob.wrapped,
+    )  # fmt: skip
+
+
+def _binds_place(serde: SerializerProtocol) -> bool:
+    from checkpointkit.serde.base import is_contextual
+
+    return is_contextual(serde)
+
+
+def _as_list(value: Any) -> tuple[list[Any] | None, bool]:
+    if type(value) is list:
+        return value, False
+    if type(value) is _DeltaSnapshot and type(value.value) is list:
+        return value.value, True
+    return None, False
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,469 @@
+"""`MemoryCheckpointer`: the storage core over plain dicts, for sync and async use.
+
+It stores exactly the rows a database backend would (serialized bytes, list
+deltas, shared blobs), so it is the reference the persistent backends are
+tested against and its storage size can be measured with `storage_bytes`.
+One lock guards the dicts; every operation is short and does no I/O, so the
+async methods call the sync ones directly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+
+from checkpointkit.checkpointers._listdelta import ListState
+from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
+from checkpointkit.checkpointers.base import (
+    BlobKey,
+    StorageCore,
+    ThreadInfo,
+    check_strategy,
+    checkpoint_id_of,
+    checkpoint_ns_of,
+    config_for,
+    fork_selection,
+    metadata_matches,
+    moved_checkpoint,
+    next_version,
+    thread_id_of,
+    thread_info,
+    validate_filter,
+)
+from checkpointkit.errors import ConfigurationError
+from checkpointkit.serde import SerializerProtocol, default_serializer
+
+__all__ = ["MemoryCheckpointer"]
+
+
+@dataclass
+class _Thread:
+    checkpoints: dict[str, dict[str, CheckpointRow]] = field(default_factory=dict)  # ns -> id
+    blobs: dict[str, dict[BlobKey, BlobRow]] = field(default_factory=dict)  # ns -> key
+    writes: dict[tuple[str, str], dict[tuple[str, int], WriteRow]] = field(default_factory=dict)
+
+    def rows(self) -> list[CheckpointRow]:
+        return [row for by_id in self.checkpoints.values() for row in by_id.values()]
+
+
+class MemoryCheckpointer(
+    BaseCheckpointSaver[str],
+    AbstractContextManager["MemoryCheckpointer"],
+    AbstractAsyncContextManager["MemoryCheckpointer"],
+):
+    """A checkpointer that keeps everything in this process's memory.
+
+    Use it in tests and notebooks, or as a fast cache in front of nothing: its
+    content is gone when the process ends. It serves sync and async graphs.
+
+    Args:
+        serde: Serializer for channel values and writes (default: checkpointkit's
+            safe msgpack serializer).
+        delta_lists: Store list channels as deltas (default True).
+
+    Example:
+        ```python
+        from checkpointkit import MemoryCheckpointer
+
+        graph = builder.compile(checkpointer=MemoryCheckpointer())
+        graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "1"}})
+        ```
+    """
+
+    def __init__(
+        self, *, serde: SerializerProtocol | None = None, delta_lists: bool = True
+    ) -> None:
+        super().__init__(serde=serde or default_serializer())
+        self._core = StorageCore(self.serde, delta_lists=delta_lists)
+        self._threads: dict[str, _Thread] = {}
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> MemoryCheckpointer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def __aenter__(self) -> MemoryCheckpointer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    # -- reads -------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Return the checkpoint named by `config`, or the thread's latest one."""
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        with self._lock:
+            store = self._threads.get(thread_id)
+            by_id = store.checkpoints.get(ns) if store else None
+            if not store or not by_id:
+                return None
+            if checkpoint_id is None:
+                checkpoint_id = max(by_id)
+            row = by_id.get(checkpoint_id)
+            if row is None:
+                return None
+            # Stored rows are never mutated, only replaced: no copy needed.
+            blobs = store.blobs.get(ns, {})
+            writes = list(store.writes.get((ns, checkpoint_id), {}).values())
+        tup, lists = self._core.decode_tuple(row, blobs, writes)
+        self._core.remember(thread_id, ns, lists)
+        return tup
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """List checkpoints newest first, across namespaces unless `config` names one."""
+        wanted = validate_filter(filter)
+        before_id = checkpoint_id_of(before) if before else None
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ConfigurationError(f"limit must be a non-negative int, got {limit!r}")
+        thread_ids: list[str] | None = None
+        ns: str | None = None
+        only_id: str | None = None
+        if config is not None:
+            thread_ids = [thread_id_of(config)]
+            if config["configurable"].get("checkpoint_ns") is not None:
+                ns = checkpoint_ns_of(config)
+            only_id = checkpoint_id_of(config)
+        with self._lock:
+            stores = {
+                tid: self._threads[tid]
+                for tid in (thread_ids if thread_ids is not None else list(self._threads))
+                if tid in self._threads
+            }
+            rows = [
+                row
+                for store in stores.values()
+                for row in store.rows()
+                if (ns is None or row.checkpoint_ns == ns)
+                and (only_id is None or row.checkpoint_id == only_id)
+                and (before_id is None or row.checkpoint_id < before_id)
+            ]
+        rows.sort(key=lambda r: r.checkpoint_id, reverse=True)
+        memos: dict[tuple[str, str], dict[BlobKey, ListState]] = {}
+        remaining = limit
+        for row in rows:
+            if remaining is not None and remaining <= 0:
+                return
+            if wanted and not metadata_matches(self._core.decode_metadata(row.metadata), wanted):
+                continue
+            with self._lock:
+                store = stores[row.thread_id]
+                blobs = store.blobs.get(row.checkpoint_ns, {})
+                writes = list(store.writes.get((row.checkpoint_ns, row.checkpoint_id), {}).values())
+            memo = memos.setdefault((row.thread_id, row.checkpoint_ns), {})
+            tup, _ = self._core.decode_tuple(row, blobs, writes, memo=memo)
+            if remaining is not None:
+                remaining -= 1
+            yield tup
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Walk the parent chain once for all `channels` (see LangGraph's contract)."""
+        if not channels:
+            return {}
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        with self._lock:
+            store = self._threads.get(thread_id)
+            by_id = dict(store.checkpoints.get(ns, {})) if store else {}
+            blobs = store.blobs.get(ns, {}) if store else {}
+            if checkpoint_id is None and by_id:
+                checkpoint_id = max(by_id)
+            ancestors: list[CheckpointRow] = []
+            target = by_id.get(checkpoint_id) if checkpoint_id else None
+            seen: set[str] = set()
+            parent = target.parent_id if target else None
+            while parent and parent in by_id and parent not in seen:
+                seen.add(parent)
+                ancestors.append(by_id[parent])
+                parent = by_id[parent].parent_id
+            steps = self._core.delta_history_walk(ancestors, blobs, channels)
+            writes = {
+                row.checkpoint_id: list(store.writes.get((ns, row.checkpoint_id), {}).values())
+                for row, _, _ in steps
+            } if store else {}  # fmt: skip
+        return self._core.delta_history(steps, blobs, writes, channels)
+
+    def list_threads(
+        self, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> builtins.list[ThreadInfo]:
+        """Summarise threads newest first, optionally filtered on their latest metadata."""
+        wanted = validate_filter(filter)
+        with self._lock:
+            per_thread = [store.rows() for store in self._threads.values()]
+        infos = [info for rows in per_thread if (info := thread_info(rows)) is not None]
+        infos = [i for i in infos if not wanted or metadata_matches(i.metadata, wanted)]
+        infos.sort(key=lambda i: (i.updated_at, i.thread_id), reverse=True)
+        return infos[:limit] if limit is not None else infos
+
+    # -- writes ------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint; only channels in `new_versions` get new values."""
+        plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
+        row = plan.checkpoint
+        with self._lock:
+            store = self._threads.setdefault(row.thread_id, _Thread())
+            blobs = store.blobs.setdefault(row.checkpoint_ns, {})
+            missing = {
+                (b.channel, b.base)
+                for b in plan.blobs
+                if b.kind is BlobKind.LIST_DELTA and (b.channel, b.base) not in blobs
+            }
+            if missing:
+                self._core.rebase_missing(plan, missing)  # type: ignore[arg-type]
+            for blob in plan.blobs:
+                blobs[(blob.channel, blob.version)] = blob
+            store.checkpoints.setdefault(row.checkpoint_ns, {})[row.checkpoint_id] = row
+        self._core.remember(row.thread_id, row.checkpoint_ns, plan.learned)
+        return plan.config
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes; ordinary writes are kept first-wins, special ones replaced."""
+        rows = self._core.plan_writes(config, writes, task_id, task_path)
+        if not rows:
+            return
+        with self._lock:
+            store = self._threads.setdefault(rows[0].thread_id, _Thread())
+            stored = store.writes.setdefault((rows[0].checkpoint_ns, rows[0].checkpoint_id), {})
+            for w in rows:
+                if w.idx < 0 or (w.task_id, w.idx) not in stored:
+                    stored[(w.task_id, w.idx)] = w
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and value of a thread."""
+        with self._lock:
+            self._threads.pop(str(thread_id), None)
+        self._core.forget([str(thread_id)])
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) made by the given runs."""
+        doomed_runs = {str(r) for r in run_ids}
+        if not doomed_runs:
+            return
+        touched = []
+        with self._lock:
+            for thread_id, store in self._threads.items():
+                doomed = [r for r in store.rows() if r.run_id in doomed_runs]
+                if doomed:
+                    self._drop(store, doomed)
+                    touched.append(thread_id)
+        self._core.forget(touched)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads: ``keep_latest`` per namespace (DeltaChannel-safe) or ``delete``."""
+        check_strategy(strategy)
+        with self._lock:
+            for thread_id in map(str, thread_ids):
+                store = self._threads.get(thread_id)
+                if store is None:
+                    continue
+                doomed = []
+                for ns, by_id in store.checkpoints.items():
+                    keep = self._core.keep_for_prune(
+                        list(by_id.values()), store.blobs.get(ns, {}), strategy
+                    )
+                    doomed += [row for cid, row in by_id.items() if cid not in keep]
+                self._drop(store, doomed)
+        self._core.forget(map(str, thread_ids))
+
+    def _drop(self, store: _Thread, doomed: Sequence[CheckpointRow]) -> None:
+        """Remove rows, their writes, and the values no surviving checkpoint needs."""
+        for row in doomed:
+            store.checkpoints[row.checkpoint_ns].pop(row.checkpoint_id, None)
+            store.writes.pop((row.checkpoint_ns, row.checkpoint_id), None)
+        for ns in {row.checkpoint_ns for row in doomed}:
+            survivors = store.checkpoints.get(ns, {})
+            blobs = store.blobs.get(ns, {})
+            live = self._core.live_blobs(survivors.values(), blobs.values())
+            store.blobs[ns] = {k: b for k, b in blobs.items() if k in live}
+            if not survivors:
+                store.checkpoints.pop(ns, None)
+                store.blobs.pop(ns, None)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, write and value of a thread to another thread id."""
+        with self._lock:
+            source = self._threads.get(str(source_thread_id))
+            if source is None:
+                return
+            self._copy_rows(source, source.rows(), str(target_thread_id))
+
+    def fork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
+        """Copy a checkpoint and its ancestors into a new thread; return the fork's config.
+
+        Raises:
+            ConfigurationError: the checkpoint does not exist, or the new thread does.
+        """
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        new_thread_id = str(new_thread_id)
+        with self._lock:
+            if new_thread_id in self._threads:
+                raise ConfigurationError(f"cannot fork into thread {new_thread_id!r}: it exists")
+            source = self._threads.get(thread_id)
+            by_id = source.checkpoints.get(ns, {}) if source else {}
+            if checkpoint_id is None and by_id:
+                checkpoint_id = max(by_id)
+            target = by_id.get(checkpoint_id) if checkpoint_id else None
+            if source is None or target is None:
+                raise ConfigurationError(
+                    f"no checkpoint {checkpoint_id!r} in thread {thread_id!r} to fork"
+                )
+            self._copy_rows(source, fork_selection(source.rows(), target), new_thread_id)
+        return config_for(new_thread_id, ns, target.checkpoint_id)
+
+    def _copy_rows(self, source: _Thread, rows: Sequence[CheckpointRow], target_id: str) -> None:
+        target = self._threads.setdefault(target_id, _Thread())
+        core = self._core
+        for ns in {row.checkpoint_ns for row in rows}:
+            in_ns = [row for row in rows if row.checkpoint_ns == ns]
+            blobs = source.blobs.get(ns, {})
+            live = core.live_blobs(in_ns, blobs.values())
+            target_blobs = target.blobs.setdefault(ns, {})
+            for key in live:
+                if key in blobs:
+                    target_blobs[key] = core.recontext_blob(blobs[key], target_id)
+            for row in in_ns:
+                target.checkpoints.setdefault(ns, {})[row.checkpoint_id] = moved_checkpoint(
+                    row, target_id
+                )
+                for wkey, w in source.writes.get((ns, row.checkpoint_id), {}).items():
+                    target.writes.setdefault((ns, row.checkpoint_id), {})[wkey] = (
+                        core.recontext_write(w, target_id)
+                    )
+
+    # -- measurement -------------------------------------------------------------
+
+    def storage_bytes(self, thread_id: str | None = None) -> int:
+        """Return the bytes held for one thread (or all): payloads, rows and keys."""
+        with self._lock:
+            stores = (
+                [self._threads[thread_id]] if thread_id is not None and thread_id in self._threads
+                else [] if thread_id is not None else list(self._threads.values())
+            )  # fmt: skip
+            total = 0
+            for store in stores:
+                for row in store.rows():
+                    total += len(row.skeleton) + len(row.metadata.encode()) + 3 * 36
+                for blobs in store.blobs.values():
+                    for b in blobs.values():
+                        total += len(b.payload or b"") + len(b.ops or b"")
+                        total += len(b.channel) + len(b.version) + len(b.base or "") + 16
+                for writes in store.writes.values():
+                    for w in writes.values():
+                        total += len(w.payload) + len(w.channel) + len(w.task_id) + 16
+            return total
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        return next_version(current)
+
+    # -- async twins: no I/O, so they run the sync code directly ------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in self.list(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self.delete_thread(thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self.delete_for_runs(run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self.copy_thread(source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self.prune(thread_ids, strategy=strategy)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return self.get_delta_channel_history(config=config, channels=channels)
+
+    async def alist_threads(
+        self, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> builtins.list[ThreadInfo]:
+        return self.list_threads(filter, limit)
+
+    async def afork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
+        return self.fork_thread(config, new_thread_id)
