@@ -1,30 +1,32 @@
-"""The checkpointers the contract suite runs against.
+"""The checkpointers the contract suite runs against, gathered from `tests.backends`.
 
-Each entry is a name and a factory taking the pytest `request` and yielding a
-fresh, isolated saver. A new backend adds one entry here (and its server
-fixture in the harness); every contract test then runs against it in both
-sync and async mode.
+Every module of the `tests.backends` package contributes its ``FACTORIES``;
+adding a backend is adding one module there. Every contract test then runs
+against each factory, in both sync and async mode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+import importlib
+import pkgutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from checkpointkit import MemoryCheckpointer
-
 SaverFactory = Callable[[pytest.FixtureRequest], AbstractContextManager[BaseCheckpointSaver[Any]]]
 
 
-@contextmanager
-def memory(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSaver[Any]]:
-    yield MemoryCheckpointer()
+def _discover() -> dict[str, SaverFactory]:
+    import tests.backends as package
+
+    found: dict[str, SaverFactory] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found.update(getattr(module, "FACTORIES", {}))
+    return found
 
 
-BACKENDS: dict[str, SaverFactory] = {
-    "memory": memory,
-}
+BACKENDS: dict[str, SaverFactory] = _discover()

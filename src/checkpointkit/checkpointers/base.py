@@ -236,6 +236,16 @@ class PutPlan:
     blobs: list[BlobRow]
     config: RunnableConfig  # what `put` returns
     learned: dict[str, ListState]  # channel -> list version stored by this put
+    versions: dict[str, str]  # the checkpoint's blob keys: channel -> version
+
+    @property
+    def delta_bases(self) -> set[BlobKey]:
+        """The blob keys this put's deltas apply to; they must exist when it commits."""
+        return {
+            (b.channel, b.base)
+            for b in self.blobs
+            if b.kind is BlobKind.LIST_DELTA and b.base is not None
+        }
 
 
 def _json_default(value: Any) -> Any:
@@ -376,7 +386,8 @@ class StorageCore:
                 tag, data = dumps_in(self.serde, value, place(thread_id, ns, channel, ver))
                 blob = BlobRow(thread_id, ns, channel, ver, BlobKind.VALUE, tag, data)
             blobs.append(blob)
-        return PutPlan(row, blobs, config_for(thread_id, ns, checkpoint_id), learned)
+        versions = {ch: str(v) for ch, v in (checkpoint.get("channel_versions") or {}).items()}
+        return PutPlan(row, blobs, config_for(thread_id, ns, checkpoint_id), learned, versions)
 
     def _encode_list(
         self, thread_id: str, ns: str, channel: str, version: str, items: list[Any], wrapped: bool

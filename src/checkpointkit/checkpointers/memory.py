@@ -28,7 +28,7 @@ from langgraph.checkpoint.base import (
 )
 
 from checkpointkit.checkpointers._listdelta import ListState
-from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
+from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
     StorageCore,
@@ -249,13 +249,9 @@ class MemoryCheckpointer(
         with self._lock:
             store = self._threads.setdefault(row.thread_id, _Thread())
             blobs = store.blobs.setdefault(row.checkpoint_ns, {})
-            missing = {
-                (b.channel, b.base)
-                for b in plan.blobs
-                if b.kind is BlobKind.LIST_DELTA and (b.channel, b.base) not in blobs
-            }
+            missing = {key for key in plan.delta_bases if key not in blobs}
             if missing:
-                self._core.rebase_missing(plan, missing)  # type: ignore[arg-type]
+                self._core.rebase_missing(plan, missing)
             for blob in plan.blobs:
                 blobs[(blob.channel, blob.version)] = blob
             store.checkpoints.setdefault(row.checkpoint_ns, {})[row.checkpoint_id] = row
