@@ -30,5 +30,11 @@ typecheck: setup
 
 check: lint typecheck test
 
+generate: setup
+	$(PY) tools/async_to_sync.py
+
+check-generated: setup
+	$(PY) tools/async_to_sync.py --check
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
