@@ -19,6 +19,7 @@ demo: setup
 	$(PY) -m checkpointkit.demo
 
 test: setup
+	$(PY) tools/ensure_servers.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

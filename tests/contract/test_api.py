@@ -155,9 +155,11 @@ async def test_list_deltas_read_back_every_version(api: Api) -> None:
     await chain.step(messages=messages)
     messages = [*messages[:-2], messages[-1], messages[-2]]
     await chain.step(messages=messages)
-    # an in-place edit of an object that keeps its identity is still stored
+    # an object a node edits in place and returns (so it is written) is stored anew
     messages = list(messages)
     messages[0].content = "changed in place"
+    head = config(chain.thread_id, checkpoint_id=chain.head)
+    await api.put_writes(head, [("messages", [messages[0]])], "editor", "~editor")
     await chain.step(messages=messages)
     await chain.check_all()
 

@@ -17,15 +17,20 @@ started when a chain would cost more to rebuild than the value is worth
 own size, and storage stays linear in the amount of new data.
 
 Which items are "the same" is decided by object identity: LangGraph hands the
-same Python objects from one step to the next. A shallow fingerprint of each
-item (the identities of its attributes or values) catches the common in-place
-edit ``msg.content = ...`` of an object that keeps its identity.
+same Python objects from one step to the next, so an unchanged item costs a
+pointer comparison. An object that a node edited in place and returned again
+keeps its identity, so the caller passes the ids of every object written since
+the base (`touched`, from ``put_writes``) and those are stored anew. Callers
+that edit stored objects in place without writing them may ask for shallow
+fingerprints (`fingerprints`) of every item, compared on each put — exact for
+attribute reassignment, at the price of a pass over the whole list.
 """
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +92,22 @@ class ListState:
     cost: int  # items + pieces stored along the chain from its root to here
     edits: int  # non-append deltas along the chain from its root to here
     items: list[Any]
-    marks: list[Any]
+    marks: list[Any] | None  # item fingerprints, when the caller verifies items
 
 
 def diff_lists(
-    base: ListState, new: list[Any], new_marks: list[Any]
+    base: ListState,
+    new: list[Any],
+    touched: Collection[int] = (),
+    new_marks: list[Any] | None = None,
 ) -> tuple[list[int] | None, list[Any]] | None:
     """Express `new` as pieces of `base.items` plus new items.
+
+    Args:
+        base: The stored version to diff against.
+        new: The list to store.
+        touched: Ids of objects written since `base`: never matched by identity.
+        new_marks: Fingerprints of `new`, compared with `base.marks` when given.
 
     Returns:
         ``(None, appended)`` for a pure append, ``(pieces, new_items)`` for a
@@ -103,9 +117,14 @@ def diff_lists(
         of -1 takes the next ``count`` items of ``new_items``.
     """
     old = base.items
-    old_marks = base.marks
+    old_marks = base.marks if new_marks is not None else None
     n_old = len(old)
-    if len(new) >= n_old and all(map(_same, new[:n_old], old, new_marks, old_marks)):
+    if (
+        len(new) >= n_old
+        and all(map(operator.is_, new[:n_old], old))
+        and (not touched or all(id(item) not in touched for item in new[:n_old]))
+        and (old_marks is None or new_marks is None or new_marks[:n_old] == old_marks)
+    ):
         return None, new[n_old:]
 
     position = {id(item): i for i, item in enumerate(old)}
@@ -114,9 +133,14 @@ def diff_lists(
     run_start = run_len = 0
     new_run = 0
     kept = 0
-    for item, mark in zip(new, new_marks, strict=True):
+    for k, item in enumerate(new):
         i = position.get(id(item))
-        if i is not None and old[i] is item and old_marks[i] == mark:
+        if (
+            i is not None
+            and old[i] is item
+            and id(item) not in touched
+            and (old_marks is None or new_marks is None or old_marks[i] == new_marks[k])
+        ):
             if new_run:
                 pieces += (_NEW, new_run)
                 new_run = 0
@@ -138,12 +162,8 @@ def diff_lists(
     if new_run:
         pieces += (_NEW, new_run)
     if kept == 0:
-        return None if n_old else (None, list(new))
+        return None
     return pieces, new_items
-
-
-def _same(a: Any, b: Any, mark_a: Any, mark_b: Any) -> bool:
-    return a is b and mark_a == mark_b
 
 
 def apply_pieces(base: list[Any], pieces: list[int] | None, new_items: list[Any]) -> list[Any]:

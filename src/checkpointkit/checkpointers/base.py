@@ -24,7 +24,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgpack
@@ -63,6 +63,7 @@ from checkpointkit.serde.base import SerializerProtocol, dumps_in, loads_in, pla
 
 __all__ = [
     "PRUNE_STRATEGIES",
+    "ListMemo",
     "PutPlan",
     "StorageCore",
     "ThreadInfo",
@@ -248,6 +249,14 @@ class PutPlan:
         }
 
 
+@dataclass(slots=True)
+class ListMemo:
+    """Lists rebuilt and payloads decoded during one read (shared by a list's pages)."""
+
+    states: dict[BlobKey, ListState] = field(default_factory=dict)
+    payloads: dict[BlobKey, list[Any]] = field(default_factory=dict)
+
+
 def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
@@ -261,18 +270,30 @@ class StorageCore:
             off to store every version whole, like LangGraph's savers.
         cache_size: How many (thread, namespace, channel) lists to remember
             per process, to compute deltas without reading them back.
+        verify_items: Fingerprint every list item on each put and read, to
+            notice objects edited in place without being written again (a pass
+            over the whole list per step). Off by default: objects a node
+            returns are always stored anew, as `put_writes` names them.
     """
 
     def __init__(
-        self, serde: SerializerProtocol, *, delta_lists: bool = True, cache_size: int = 4096
+        self,
+        serde: SerializerProtocol,
+        *,
+        delta_lists: bool = True,
+        cache_size: int = 4096,
+        verify_items: bool = False,
     ) -> None:
         if cache_size < 0:
             raise ConfigurationError(f"cache_size must be >= 0, got {cache_size}")
         self.serde = serde
         self.delta_lists = delta_lists
         self._cache_size = cache_size
+        self.verify_items = verify_items
         self._cache: OrderedDict[tuple[str, str, str], ListState] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # ids of objects written (put_writes) since the last put, per (thread, ns)
+        self._touched: dict[tuple[str, str], set[int]] = {}
 
     # -- cache -------------------------------------------------------------------
 
@@ -297,15 +318,34 @@ class StorageCore:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
+    def _note_touched(self, thread_id: str, ns: str, values: Iterable[Any]) -> None:
+        ids: set[int] = set()
+        for value in values:
+            ids.add(id(value))
+            if isinstance(value, (list, tuple)):
+                ids.update(map(id, value))
+        with self._cache_lock:
+            self._touched.setdefault((thread_id, ns), set()).update(ids)
+
+    def _take_touched(self, thread_id: str, ns: str) -> set[int]:
+        with self._cache_lock:
+            return self._touched.pop((thread_id, ns), set())
+
+    def _marks(self, items: list[Any]) -> list[Any] | None:
+        return fingerprints(items) if self.verify_items else None
+
     def forget(self, thread_ids: Iterable[str] | None = None) -> None:
         """Drop cached lists of some threads (all when None), e.g. after deleting rows."""
         with self._cache_lock:
             if thread_ids is None:
                 self._cache.clear()
+                self._touched.clear()
                 return
             doomed = set(thread_ids)
             for key in [k for k in self._cache if k[0] in doomed]:
                 del self._cache[key]
+            for tkey in [k for k in self._touched if k[0] in doomed]:
+                del self._touched[tkey]
 
     # -- encoding ----------------------------------------------------------------
 
@@ -372,6 +412,7 @@ class StorageCore:
         )
         blobs: list[BlobRow] = []
         learned: dict[str, ListState] = {}
+        touched = self._take_touched(thread_id, ns)
         for channel, version in new_versions.items():
             ver = str(version)
             if channel not in values:
@@ -380,7 +421,9 @@ class StorageCore:
             value = values[channel]
             items, wrapped = _as_list(value) if self.delta_lists else (None, False)
             if items is not None and is_unique_version(ver):
-                blob, state = self._encode_list(thread_id, ns, channel, ver, items, wrapped)
+                blob, state = self._encode_list(
+                    thread_id, ns, channel, ver, items, wrapped, touched
+                )
                 learned[channel] = state
             else:
                 tag, data = dumps_in(self.serde, value, place(thread_id, ns, channel, ver))
@@ -390,12 +433,19 @@ class StorageCore:
         return PutPlan(row, blobs, config_for(thread_id, ns, checkpoint_id), learned, versions)
 
     def _encode_list(
-        self, thread_id: str, ns: str, channel: str, version: str, items: list[Any], wrapped: bool
+        self,
+        thread_id: str,
+        ns: str,
+        channel: str,
+        version: str,
+        items: list[Any],
+        wrapped: bool,
+        touched: set[int],
     ) -> tuple[BlobRow, ListState]:
-        marks = fingerprints(items)
+        marks = self._marks(items)
         base = self._cached((thread_id, ns, channel))
         if base is not None and base.version != version:
-            diff = diff_lists(base, items, marks)
+            diff = diff_lists(base, items, touched, marks)
             if diff is not None:
                 pieces, new_items = diff
                 if not needs_snapshot(base, pieces, len(new_items), len(items)):
@@ -432,7 +482,7 @@ class StorageCore:
             thread_id, ns, channel, version, BlobKind.LIST, tag, data,
             chain=version, seq=0, length=len(items), wrapped=wrapped,
         )  # fmt: skip
-        marks = fingerprints(items) if marks is None else marks
+        marks = self._marks(items) if marks is None else marks
         return blob, ListState(version, version, 0, len(items), 0, list(items), marks)
 
     def rebase_missing(self, plan: PutPlan, missing_bases: set[BlobKey]) -> None:
@@ -467,6 +517,7 @@ class StorageCore:
         checkpoint_id = checkpoint_id_of(config)
         if checkpoint_id is None:
             raise ConfigurationError("put_writes needs a config with a 'checkpoint_id'")
+        self._note_touched(thread_id, ns, (value for _, value in writes))
         rows = []
         for i, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, i)
@@ -486,12 +537,18 @@ class StorageCore:
         versions = skeleton.get("channel_versions") or {}
         return [(channel, str(version)) for channel, version in versions.items()]
 
-    @staticmethod
-    def chain_requests(blobs: Iterable[BlobRow]) -> dict[tuple[str, str], int]:
-        """Return, per (channel, chain), the highest chain position to read."""
+    def chain_requests(self, blobs: Iterable[BlobRow]) -> dict[tuple[str, str], int]:
+        """Return, per (channel, chain), the highest chain position to read.
+
+        Versions this process holds intact (`cached_list`) need no chain rows.
+        """
         wanted: dict[tuple[str, str], int] = {}
         for blob in blobs:
-            if blob.kind is BlobKind.LIST_DELTA and blob.chain is not None:
+            if (
+                blob.kind is BlobKind.LIST_DELTA
+                and blob.chain is not None
+                and self.cached_list(blob.thread_id, blob.checkpoint_ns, blob) is None
+            ):
                 key = (blob.channel, blob.chain)
                 wanted[key] = max(wanted.get(key, 0), blob.seq)
         return wanted
@@ -502,7 +559,7 @@ class StorageCore:
         blobs: Mapping[BlobKey, BlobRow],
         writes: Iterable[WriteRow],
         *,
-        memo: dict[BlobKey, ListState] | None = None,
+        memo: ListMemo | None = None,
         skeleton: dict[str, Any] | None = None,
     ) -> tuple[CheckpointTuple, dict[str, ListState]]:
         """Rebuild a `CheckpointTuple` from its rows.
@@ -520,7 +577,7 @@ class StorageCore:
             The tuple, and the list versions rebuilt for it (to `remember`).
         """
         skeleton = self.decode_skeleton(row.skeleton) if skeleton is None else skeleton
-        memo = {} if memo is None else memo
+        memo = ListMemo() if memo is None else memo
         values: dict[str, Any] = {}
         lists: dict[str, ListState] = {}
         for channel, version in self.needed_blobs(skeleton):
@@ -530,7 +587,9 @@ class StorageCore:
             if blob.kind is BlobKind.VALUE:
                 values[channel] = self._load_blob(blob)
             else:
-                state = self.rebuild_list(blob, blobs, memo)
+                state = self.cached_list(row.thread_id, row.checkpoint_ns, blob)
+                if state is None:
+                    state = self.rebuild_list(blob, blobs, memo)
                 lists[channel] = state
                 values[channel] = (
                     _DeltaSnapshot(list(state.items)) if blob.wrapped else list(state.items)
@@ -572,15 +631,23 @@ class StorageCore:
         self,
         target: BlobRow,
         blobs: Mapping[BlobKey, BlobRow],
-        memo: dict[BlobKey, ListState],
+        memo: ListMemo,
     ) -> ListState:
-        """Rebuild one list version by applying its delta chain from the root."""
+        """Rebuild one list version by applying its delta chain from the root.
+
+        The items are built in one list extended in place, so rebuilding costs
+        the version's size, not the chain's length times it; each row's payload
+        is decoded once per `memo` (a ``list`` call shares one across pages).
+        """
+        key = (target.channel, target.version)
+        if key in memo.states:
+            return memo.states[key]
         path: list[BlobRow] = []
-        state: ListState | None = None
+        start: ListState | None = None
         blob = target
         while True:
-            state = memo.get((blob.channel, blob.version))
-            if state is not None:
+            start = memo.states.get((blob.channel, blob.version))
+            if start is not None:
                 break
             path.append(blob)
             if blob.kind is BlobKind.LIST:
@@ -603,42 +670,65 @@ class StorageCore:
                     "which is missing"
                 )
             blob = base
+        if start is not None:
+            items, cost, edits = list(start.items), start.cost, start.edits
+        else:
+            items, cost, edits = [], 0, 0
         for step in reversed(path):
-            state = self._apply(step, state)
-            memo[(step.channel, step.version)] = state
-        if state is None:  # pragma: no cover - the loop always ends with a state
-            raise CorruptDataError(f"cannot rebuild channel {target.channel!r}")
+            loaded = self._payload(step, memo)
+            if step.kind is BlobKind.LIST:
+                items, cost, edits = list(loaded), len(loaded), 0
+            else:
+                try:
+                    pieces = None if step.ops is None else msgpack.unpackb(step.ops)
+                    if pieces is None:
+                        items += loaded
+                    else:
+                        items = apply_pieces(items, pieces, loaded)
+                except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                    raise CorruptDataError(
+                        f"delta {step.version!r} of channel {step.channel!r} is corrupt: {exc}"
+                    ) from exc
+                cost += len(loaded) + (len(pieces) if pieces else 0)
+                edits += pieces is not None
+            if len(items) != step.length:
+                raise CorruptDataError(
+                    f"channel {step.channel!r} version {step.version!r} rebuilt to "
+                    f"{len(items)} items, {step.length} were stored"
+                )
+        state = ListState(
+            target.version, target.chain or target.version, target.seq, cost, edits, items,
+            self._marks(items),
+        )  # fmt: skip
+        memo.states[key] = state
         return state
 
-    def _apply(self, step: BlobRow, base: ListState | None) -> ListState:
-        loaded = self._load_blob(step)
-        if not isinstance(loaded, list):
-            raise CorruptDataError(
-                f"list row of channel {step.channel!r} version {step.version!r} holds a "
-                f"{type(loaded).__name__}"
-            )
-        if step.kind is BlobKind.LIST:
-            items = loaded
-            cost, edits = len(items), 0
-        else:
-            if base is None:
-                raise CorruptDataError(f"delta {step.version!r} has no base")
-            try:
-                pieces = None if step.ops is None else msgpack.unpackb(step.ops)
-                items = apply_pieces(base.items, pieces, loaded)
-            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+    def _payload(self, step: BlobRow, memo: ListMemo) -> list[Any]:
+        key = (step.channel, step.version)
+        loaded = memo.payloads.get(key)
+        if loaded is None:
+            loaded = self._load_blob(step)
+            if not isinstance(loaded, list):
                 raise CorruptDataError(
-                    f"delta {step.version!r} of channel {step.channel!r} is corrupt: {exc}"
-                ) from exc
-            cost = base.cost + len(loaded) + (len(pieces) if pieces else 0)
-            edits = base.edits + (pieces is not None)
-        if len(items) != step.length:
-            raise CorruptDataError(
-                f"channel {step.channel!r} version {step.version!r} rebuilt to "
-                f"{len(items)} items, {step.length} were stored"
-            )
-        chain = step.chain or step.version
-        return ListState(step.version, chain, step.seq, cost, edits, items, fingerprints(items))
+                    f"list row of channel {step.channel!r} version {step.version!r} holds a "
+                    f"{type(loaded).__name__}"
+                )
+            memo.payloads[key] = loaded
+        return loaded
+
+    def cached_list(self, thread_id: str, checkpoint_ns: str, blob: BlobRow) -> ListState | None:
+        """Return this process's copy of a stored list version, if it is still intact.
+
+        The copy is the list this process put or last read (the same objects
+        the graph holds). With `verify_items`, it is used only while every
+        item's fingerprint still matches.
+        """
+        state = self._cached((thread_id, checkpoint_ns, blob.channel))
+        if state is None or state.version != blob.version:
+            return None
+        if state.marks is not None and fingerprints(state.items) != state.marks:
+            return None
+        return state
 
     # -- deletion and pruning ------------------------------------------------------
 
@@ -743,7 +833,7 @@ class StorageCore:
         remaining = set(channels)
         collected: dict[str, list[PendingWrite]] = {c: [] for c in channels}
         seeds: dict[str, Any] = {}
-        memo: dict[BlobKey, ListState] = {}
+        memo = ListMemo()
         for row, skeleton, seed_channels in steps:
             versions = skeleton.get("channel_versions") or {}
             for write in reversed(self.decode_writes(writes.get(row.checkpoint_id, ()))):

@@ -27,10 +27,10 @@ from langgraph.checkpoint.base import (
     DeltaChannelHistory,
 )
 
-from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
+    ListMemo,
     StorageCore,
     ThreadInfo,
     check_strategy,
@@ -75,6 +75,8 @@ class MemoryCheckpointer(
         serde: Serializer for channel values and writes (default: checkpointkit's
             safe msgpack serializer).
         delta_lists: Store list channels as deltas (default True).
+        verify_items: Also notice list items edited in place and put again
+            without being written by a task (a pass over the list per step).
 
     Example:
         ```python
@@ -86,10 +88,14 @@ class MemoryCheckpointer(
     """
 
     def __init__(
-        self, *, serde: SerializerProtocol | None = None, delta_lists: bool = True
+        self,
+        *,
+        serde: SerializerProtocol | None = None,
+        delta_lists: bool = True,
+        verify_items: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
-        self._core = StorageCore(self.serde, delta_lists=delta_lists)
+        self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._threads: dict[str, _Thread] = {}
         self._lock = threading.RLock()
 
@@ -175,7 +181,7 @@ class MemoryCheckpointer(
                 and (before_id is None or row.checkpoint_id < before_id)
             ]
         rows.sort(key=lambda r: r.checkpoint_id, reverse=True)
-        memos: dict[tuple[str, str], dict[BlobKey, ListState]] = {}
+        memos: dict[tuple[str, str], ListMemo] = {}
         remaining = limit
         for row in rows:
             if remaining is not None and remaining <= 0:
@@ -186,7 +192,7 @@ class MemoryCheckpointer(
                 store = stores[row.thread_id]
                 blobs = store.blobs.get(row.checkpoint_ns, {})
                 writes = list(store.writes.get((row.checkpoint_ns, row.checkpoint_id), {}).values())
-            memo = memos.setdefault((row.thread_id, row.checkpoint_ns), {})
+            memo = memos.setdefault((row.thread_id, row.checkpoint_ns), ListMemo())
             tup, _ = self._core.decode_tuple(row, blobs, writes, memo=memo)
             if remaining is not None:
                 remaining -= 1
