@@ -15,12 +15,14 @@ dicts. Everything that decides *what* is stored lives here, once:
   by `writes_sort_key`, metadata filters;
 * reference-aware garbage collection and ``DeltaChannel``-safe pruning;
 * ``get_delta_channel_history`` answered from rows of the ancestor chain.
+
+Config parsing (`_config`) and thread-level helpers (`_threads`) live in
+their own modules and are re-exported here, so backends import from one place.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +44,14 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
+from checkpointkit.checkpointers._config import (
+    checkpoint_id_of,
+    checkpoint_ns_of,
+    config_for,
+    metadata_matches,
+    thread_id_of,
+    validate_filter,
+)
 from checkpointkit.checkpointers._listdelta import (
     ListState,
     apply_pieces,
@@ -51,179 +61,44 @@ from checkpointkit.checkpointers._listdelta import (
     needs_snapshot,
 )
 from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
+from checkpointkit.checkpointers._skeleton import decode_skeleton, encode_skeleton
+from checkpointkit.checkpointers._threads import (
+    PRUNE_STRATEGIES,
+    ThreadInfo,
+    check_strategy,
+    fork_selection,
+    moved_checkpoint,
+    next_version,
+    thread_info,
+)
 from checkpointkit.errors import (
     ConfigurationError,
     CorruptDataError,
-    InvalidFilterError,
-    MissingThreadIdError,
     SerializationError,
-    UnknownStrategyError,
 )
 from checkpointkit.serde.base import SerializerProtocol, dumps_in, loads_in, place
 
 __all__ = [
     "PRUNE_STRATEGIES",
+    "BlobKey",
     "ListMemo",
     "PutPlan",
     "StorageCore",
     "ThreadInfo",
+    "check_strategy",
     "checkpoint_id_of",
     "checkpoint_ns_of",
     "config_for",
     "fork_selection",
+    "metadata_matches",
+    "moved_checkpoint",
     "next_version",
     "thread_id_of",
+    "thread_info",
     "validate_filter",
 ]
 
-PRUNE_STRATEGIES = ("keep_latest", "delete")
-_SKELETON_TAG = "ck-skeleton"
 BlobKey = tuple[str, str]  # (channel, version)
-
-
-# --- config parsing -----------------------------------------------------------
-
-
-def _configurable(config: RunnableConfig | None) -> Mapping[str, Any]:
-    if not isinstance(config, Mapping):
-        raise ConfigurationError(f"config must be a mapping, got {type(config).__name__}")
-    conf = config.get("configurable")
-    if not isinstance(conf, Mapping):
-        raise MissingThreadIdError(
-            "config has no 'configurable' mapping; pass {'configurable': {'thread_id': ...}}"
-        )
-    return conf
-
-
-def thread_id_of(config: RunnableConfig | None) -> str:
-    """Return the config's ``thread_id`` as a string.
-
-    Raises:
-        MissingThreadIdError: there is no usable ``configurable.thread_id``.
-    """
-    value = _configurable(config).get("thread_id")
-    if value is None or value == "":
-        raise MissingThreadIdError(
-            "config has no 'thread_id': pass {'configurable': {'thread_id': ...}}"
-        )
-    if isinstance(value, bool) or (not isinstance(value, (str, int)) and not hasattr(value, "hex")):
-        raise ConfigurationError(
-            f"thread_id must be a string, an int or a UUID, got {type(value).__name__}"
-        )
-    return str(value)
-
-
-def checkpoint_ns_of(config: RunnableConfig | None) -> str:
-    """Return the config's checkpoint namespace ("" for the root graph)."""
-    ns = _configurable(config).get("checkpoint_ns") or ""
-    if not isinstance(ns, str):
-        raise ConfigurationError(f"checkpoint_ns must be a string, got {type(ns).__name__}")
-    return ns
-
-
-def checkpoint_id_of(config: RunnableConfig | None) -> str | None:
-    """Return the config's ``checkpoint_id``, or None when it names none."""
-    value = _configurable(config).get("checkpoint_id")
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(f"checkpoint_id must be a string, got {type(value).__name__}")
-    return value
-
-
-def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
-    """Build the config that names one stored checkpoint."""
-    return {
-        "configurable": {
-            "thread_id": thread_id,
-            "checkpoint_ns": checkpoint_ns,
-            "checkpoint_id": checkpoint_id,
-        }
-    }
-
-
-_FILTER_SCALARS = (str, int, float, bool, type(None))
-
-
-def _check_filter_value(key: str, value: Any) -> None:
-    if isinstance(value, _FILTER_SCALARS):
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            _check_filter_value(key, item)
-        return
-    if isinstance(value, Mapping):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                raise InvalidFilterError(f"filter[{key!r}] has a non-string key {k!r}")
-            _check_filter_value(key, item)
-        return
-    raise InvalidFilterError(
-        f"filter[{key!r}] is a {type(value).__name__}; metadata filters take JSON values "
-        "(str, int, float, bool, None, lists and dicts of them)"
-    )
-
-
-def validate_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check a metadata filter and return it as JSON-normal values.
-
-    Raises:
-        InvalidFilterError: a key is not a non-empty string or a value is not JSON.
-    """
-    if filter is None:
-        return {}
-    if not isinstance(filter, Mapping):
-        raise InvalidFilterError(f"filter must be a mapping, got {type(filter).__name__}")
-    for key, value in filter.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidFilterError(f"filter keys must be non-empty strings, got {key!r}")
-        if "\x00" in key:
-            raise InvalidFilterError(f"filter key {key!r} contains a NUL character")
-        _check_filter_value(key, value)
-    # Round-trip through JSON so tuples compare like the lists stored.
-    return cast(dict[str, Any], json.loads(json.dumps(dict(filter))))
-
-
-def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
-    """Tell whether decoded metadata has every key of a validated filter."""
-    return all(key in metadata and metadata[key] == value for key, value in filter.items())
-
-
-# --- thread listing -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadInfo:
-    """A summary of one thread, as returned by ``list_threads``."""
-
-    thread_id: str
-    metadata: dict[str, Any]  # metadata of the thread's latest root checkpoint
-    checkpoint_count: int  # checkpoints in the root namespace
-    created_at: str  # ISO timestamp of the first root checkpoint
-    updated_at: str  # ISO timestamp of the latest root checkpoint
-
-
-def thread_info(rows: Iterable[CheckpointRow]) -> ThreadInfo | None:
-    """Summarise the root-namespace rows of one thread."""
-    first = last = None
-    count = 0
-    for row in rows:
-        if row.checkpoint_ns:
-            continue
-        count += 1
-        if first is None or row.checkpoint_id < first.checkpoint_id:
-            first = row
-        if last is None or row.checkpoint_id > last.checkpoint_id:
-            last = row
-    if first is None or last is None:
-        return None
-    return ThreadInfo(
-        thread_id=last.thread_id,
-        metadata=json.loads(last.metadata),
-        checkpoint_count=count,
-        created_at=first.ts,
-        updated_at=last.ts,
-    )
 
 
 # --- put planning ---------------------------------------------------------------
@@ -350,22 +225,10 @@ class StorageCore:
     # -- encoding ----------------------------------------------------------------
 
     def encode_skeleton(self, checkpoint: Checkpoint) -> bytes:
-        skeleton = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-        try:
-            return cast(bytes, msgpack.packb([_SKELETON_TAG, skeleton], use_bin_type=True))
-        except (TypeError, ValueError, OverflowError):
-            # Legacy checkpoints may hold objects (pending sends): use the serde.
-            tag, data = self.serde.dumps_typed(skeleton)
-            return cast(bytes, msgpack.packb([tag, data], use_bin_type=True))
+        return encode_skeleton(cast(dict[str, Any], checkpoint), self.serde.dumps_typed)
 
-    def decode_skeleton(self, data: bytes) -> dict[str, Any]:
-        try:
-            tag, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
-            if tag == _SKELETON_TAG:
-                return cast(dict[str, Any], body)
-            return cast(dict[str, Any], self.serde.loads_typed((tag, body)))
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise CorruptDataError(f"stored checkpoint skeleton is corrupt: {exc}") from exc
+    def decode_skeleton(self, data: bytes, checkpoint_id: str | None = None) -> dict[str, Any]:
+        return decode_skeleton(data, checkpoint_id, self.serde.loads_typed)
 
     def encode_metadata(self, config: RunnableConfig, metadata: CheckpointMetadata) -> str:
         merged = get_serializable_checkpoint_metadata(config, metadata)
@@ -576,7 +439,10 @@ class StorageCore:
         Returns:
             The tuple, and the list versions rebuilt for it (to `remember`).
         """
-        skeleton = self.decode_skeleton(row.skeleton) if skeleton is None else skeleton
+        if skeleton is None:
+            skeleton = self.decode_skeleton(row.skeleton, row.checkpoint_id)
+        else:
+            skeleton.setdefault("id", row.checkpoint_id)
         memo = ListMemo() if memo is None else memo
         values: dict[str, Any] = {}
         lists: dict[str, ListState] = {}
@@ -884,66 +750,6 @@ class StorageCore:
                       write.idx, "write"),
             )  # fmt: skip
         return moved
-
-
-def next_version(current: str | int | float | None) -> str:
-    """Return the channel version after `current`, unique per write.
-
-    The random part keeps two forks that both write "version 5" of a channel
-    from overwriting each other's stored value.
-    """
-    if current is None:
-        n = 0
-    elif isinstance(current, (int, float)):
-        n = int(current)
-    else:
-        n = int(current.split(".")[0])
-    return f"{n + 1:032}.{random.random():016}"
-
-
-def fork_selection(rows: Iterable[CheckpointRow], target: CheckpointRow) -> list[CheckpointRow]:
-    """Return the rows a fork of `target` copies: its ancestor chain and subgraphs.
-
-    Subgraph checkpoints come along when their metadata names one of the
-    chain's checkpoints as their parent in the target's namespace, so an
-    interrupted subgraph can be resumed from the fork.
-    """
-    rows = list(rows)
-    same_ns = {r.checkpoint_id: r for r in rows if r.checkpoint_ns == target.checkpoint_ns}
-    chain: list[CheckpointRow] = []
-    chain_ids: set[str] = set()
-    row: CheckpointRow | None = target
-    while row is not None and row.checkpoint_id not in chain_ids:
-        chain.append(row)
-        chain_ids.add(row.checkpoint_id)
-        row = same_ns.get(row.parent_id) if row.parent_id else None
-    prefix = target.checkpoint_ns
-    children = []
-    for r in rows:
-        if r.checkpoint_ns == target.checkpoint_ns:
-            continue
-        if prefix and not r.checkpoint_ns.startswith(prefix + "|"):
-            continue
-        parents = StorageCore.decode_metadata(r.metadata).get("parents")
-        if isinstance(parents, dict) and parents.get(prefix) in chain_ids:
-            children.append(r)
-    return chain + children
-
-
-def check_strategy(strategy: str) -> None:
-    """Raise a typed error for an unknown prune strategy."""
-    if strategy not in PRUNE_STRATEGIES:
-        raise UnknownStrategyError(
-            f"unknown prune strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}"
-        )
-
-
-def moved_checkpoint(row: CheckpointRow, thread_id: str) -> CheckpointRow:
-    """Return a copy of `row` under another thread id."""
-    return CheckpointRow(
-        thread_id, row.checkpoint_ns, row.checkpoint_id, row.parent_id,
-        row.skeleton, row.metadata, row.run_id, row.ts,
-    )  # fmt: skip
 
 
 def _moved(blob: BlobRow, thread_id: str) -> BlobRow:

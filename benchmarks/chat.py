@@ -1,0 +1,254 @@
+"""The chat workload: one thread, many turns, through a real LangGraph graph.
+
+Each turn sends a ~200-character human message through ``START -> model ->
+tools -> END`` (a fake model answering ~500 characters, ``add_messages``, four
+checkpoints per turn). Every saver gets the same turns, interleaved turn by
+turn so machine noise hits them alike. Measured: per-turn latency (wall and
+process CPU time) over the first and last turns, bytes stored at each quarter,
+and the time of ``get_state`` and of the full ``get_state_history`` at the
+end. LangGraph's official savers also run the graph with ``messages``
+declared as a ``DeltaChannel``, their best storage figure. Every run is
+verified (message count, history length) so nothing looks fast by losing data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+from benchmarks.report import md_table
+from checkpointkit import MemoryCheckpointer
+
+
+class ChatState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _fold_messages(state: list[AnyMessage] | None, writes: list[Any]) -> list[AnyMessage]:
+    return functools.reduce(add_messages, writes, state or [])  # type: ignore[arg-type]
+
+
+class DeltaChatState(TypedDict):
+    messages: Annotated[list[AnyMessage], DeltaChannel(_fold_messages)]
+
+
+def build_graph(saver: BaseCheckpointSaver[Any], *, delta: bool = False) -> Any:
+    """Compile the benchmark chat graph on `saver`."""
+
+    def model(state: dict[str, Any]) -> dict[str, Any]:
+        n = len(state["messages"])
+        return {"messages": [AIMessage(content=f"reply {n} " + "a" * 490)]}
+
+    def tools(state: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    builder = StateGraph(DeltaChatState if delta else ChatState)
+    builder.add_node("model", model)
+    builder.add_node("tools", tools)
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tools")
+    builder.add_edge("tools", END)
+    return builder.compile(checkpointer=saver)
+
+
+def human(turn: int) -> dict[str, Any]:
+    return {"messages": [HumanMessage(content=f"question {turn} " + "h" * 188)]}
+
+
+# -- savers and how to measure what they store ------------------------------------
+
+
+def _official_memory_bytes(saver: InMemorySaver, thread_id: str) -> int:
+    total = 0
+    for by_id in saver.storage.get(thread_id, {}).values():
+        for cp, md, _parent in by_id.values():
+            total += len(cp[1]) + len(md[1])
+    for key, writes in saver.writes.items():
+        if key[0] == thread_id:
+            total += sum(len(w[2][1]) for w in writes.values())
+    total += sum(len(v[1]) for k, v in saver.blobs.items() if k[0] == thread_id)
+    return total
+
+
+def _sqlite_file_bytes(path: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+@dataclass
+class Contender:
+    """One saver under test and how to read its storage size."""
+
+    name: str
+    saver: BaseCheckpointSaver[Any]
+    stored_bytes: Callable[[], int]
+    delta: bool = False
+    graph: Any = None
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    sizes: dict[int, int] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def contenders(workdir: str) -> Iterator[list[Contender]]:
+    """Yield every saver available here, checkpointkit's and LangGraph's."""
+    thread = "chat"
+    with contextlib.ExitStack() as stack:
+        found: list[Contender] = []
+        ck = MemoryCheckpointer()
+        found.append(Contender("checkpointkit memory", ck, lambda: ck.storage_bytes(thread)))
+        for delta in (False, True):
+            official = InMemorySaver()
+            suffix = " +DeltaChannel" if delta else ""
+            found.append(
+                Contender(
+                    "langgraph InMemorySaver" + suffix,
+                    official,
+                    functools.partial(_official_memory_bytes, official, thread),
+                    delta=delta,
+                )
+            )
+        try:
+            from langgraph.checkpoint.sqlite import SqliteSaver
+        except ImportError:  # the official SQLite saver is optional here
+            SqliteSaver = None
+        if SqliteSaver is not None:
+            for delta in (False, True):
+                path = os.path.join(workdir, f"official{'-delta' if delta else ''}.sqlite")
+                conn = sqlite3.connect(path, check_same_thread=False)
+                stack.callback(conn.close)
+                saver = SqliteSaver(conn)
+                suffix = " +DeltaChannel" if delta else ""
+                found.append(
+                    Contender(
+                        "langgraph SqliteSaver" + suffix,
+                        saver,
+                        functools.partial(_sqlite_file_bytes, path),
+                        delta=delta,
+                    )
+                )
+        yield found
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Run the chat workload; print a Markdown report; return the figures."""
+    turns = 20 if quick else 200
+    window = 5 if quick else 20
+    marks = [turns // 4 * q for q in range(1, 5)]
+    config = {"configurable": {"thread_id": "chat"}}
+    with tempfile.TemporaryDirectory() as workdir, contenders(workdir) as found:
+        for c in found:
+            c.graph = build_graph(c.saver, delta=c.delta)
+            c.sizes[0] = c.stored_bytes()
+        for turn in range(1, turns + 1):
+            for c in found:  # interleaved: the same turn on every saver in a row
+                wall, cpu = time.perf_counter(), time.process_time()
+                c.graph.invoke(human(turn), config)
+                c.cpu.append(time.process_time() - cpu)
+                c.wall.append(time.perf_counter() - wall)
+                if turn in marks:
+                    c.sizes[turn] = c.stored_bytes()
+        for c in found:
+            start = time.perf_counter()
+            state = c.graph.get_state(config)
+            c.results["get_state_ms"] = (time.perf_counter() - start) * 1e3
+            start = time.perf_counter()
+            history = list(c.graph.get_state_history(config))
+            c.results["history_ms"] = (time.perf_counter() - start) * 1e3
+            # verify: nothing looks fast by losing data
+            messages = state.values["messages"]
+            if len(messages) != 2 * turns or len(history) != 4 * turns:
+                raise RuntimeError(
+                    f"{c.name}: {len(messages)} messages, {len(history)} checkpoints; "
+                    f"expected {2 * turns} and {4 * turns}"
+                )
+            if messages[-2].content != human(turns)["messages"][0].content:
+                raise RuntimeError(f"{c.name}: last human message differs")
+    figures = {c.name: _figures(c, turns, window, marks) for c in found}
+    _print(figures, turns, window, marks)
+    return figures
+
+
+def _figures(c: Contender, turns: int, window: int, marks: list[int]) -> dict[str, Any]:
+    early = slice(max(0, turns // 10 - window // 2), max(0, turns // 10 - window // 2) + window)
+    first_quarter = c.sizes[marks[0]] - c.sizes[0]
+    last_quarter = c.sizes[marks[3]] - c.sizes[marks[2]]
+    return {
+        "early_turn_ms": statistics.median(c.wall[early]) * 1e3,
+        "last_turn_ms": statistics.median(c.wall[-window:]) * 1e3,
+        "early_turn_cpu_ms": statistics.median(c.cpu[early]) * 1e3,
+        "last_turn_cpu_ms": statistics.median(c.cpu[-window:]) * 1e3,
+        "p95_turn_ms": statistics.quantiles(c.wall, n=20)[-1] * 1e3,
+        "bytes": {turn: c.sizes[turn] for turn in marks},
+        "growth_last_vs_first_quarter": last_quarter / first_quarter if first_quarter else 0.0,
+        **c.results,
+    }
+
+
+def _print(figures: dict[str, Any], turns: int, window: int, marks: list[int]) -> None:
+    base = figures["checkpointkit memory"]
+    print(f"## chat: {turns} turns on one thread (4 checkpoints per turn)\n")
+    rows = []
+    for name, f in figures.items():
+        total = f["bytes"][marks[-1]]
+        rows.append(
+            [
+                name,
+                *(f"{f['bytes'][m] / 1024:,.0f}" for m in marks),
+                f"{total / base['bytes'][marks[-1]]:.1f}x",
+                f"{f['growth_last_vs_first_quarter']:.2f}",
+            ]
+        )
+    print(
+        md_table(
+            ["saver", *(f"KiB @{m}" for m in marks), "vs checkpointkit", "last/first quarter"],
+            rows,
+        )
+    )
+    print()
+    rows = []
+    for name, f in figures.items():
+        rows.append(
+            [
+                name,
+                f"{f['early_turn_ms']:.2f}",
+                f"{f['last_turn_ms']:.2f}",
+                f"{f['last_turn_cpu_ms'] / f['early_turn_cpu_ms']:.2f}",
+                f"{f['p95_turn_ms']:.2f}",
+                f"{f['get_state_ms']:.2f}",
+                f"{f['history_ms']:.1f}",
+            ]
+        )
+    early = max(1, turns // 10)
+    print(
+        md_table(
+            [
+                "saver",
+                f"ms/turn ~{early}",
+                f"ms/turn last {window}",
+                "CPU last/early",
+                "p95 ms/turn",
+                "get_state ms",
+                "history ms",
+            ],
+            rows,
+        )
+    )
