@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +99,7 @@ class ListState:
 def diff_lists(
     base: ListState,
     new: list[Any],
-    touched: Collection[int] = (),
+    touched: AbstractSet[int] = frozenset(),
     new_marks: list[Any] | None = None,
 ) -> tuple[list[int] | None, list[Any]] | None:
     """Express `new` as pieces of `base.items` plus new items.
@@ -122,7 +123,7 @@ def diff_lists(
     if (
         len(new) >= n_old
         and all(map(operator.is_, new[:n_old], old))
-        and (not touched or all(id(item) not in touched for item in new[:n_old]))
+        and (not touched or touched.isdisjoint(map(id, new[:n_old])))
         and (old_marks is None or new_marks is None or new_marks[:n_old] == old_marks)
     ):
         return None, new[n_old:]

@@ -11,6 +11,7 @@ about 12 bytes), which reformat to exactly the same string.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from typing import Any, cast
@@ -31,7 +32,9 @@ def _format_version(n: int, h: float) -> str:
     return f"{n:032}.{h:016}"
 
 
+@functools.lru_cache(maxsize=8192)
 def _pack_version(value: Any) -> Any:
+    # Cached: a thread's unchanged channels repeat the same versions at every step.
     if isinstance(value, str) and len(value) > 33 and value[32] == ".":
         try:
             n, h = int(value[:32]), float(value[33:])
@@ -51,6 +54,7 @@ def _pack_versions(mapping: Any) -> Any:
     }
 
 
+@functools.lru_cache(maxsize=8192)
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == _EXT_VERSION and len(data) == _VERSION.size:
         return _format_version(*_VERSION.unpack(data))

@@ -76,7 +76,7 @@ from checkpointkit.errors import (
     CorruptDataError,
     SerializationError,
 )
-from checkpointkit.serde.base import SerializerProtocol, dumps_in, loads_in, place
+from checkpointkit.serde.base import SerializerProtocol, dumps_in, is_contextual, loads_in, place
 
 __all__ = [
     "PRUNE_STRATEGIES",
@@ -130,6 +130,17 @@ class ListMemo:
 
     states: dict[BlobKey, ListState] = field(default_factory=dict)
     payloads: dict[BlobKey, list[Any]] = field(default_factory=dict)
+    # versions known to be a prefix of a rebuilt list: (its items, (cost, edits))
+    prefixes: dict[BlobKey, tuple[list[Any], tuple[int, int]]] = field(default_factory=dict)
+
+    def take_prefix(self, key: BlobKey, blob: BlobRow) -> ListState:
+        items, (cost, edits) = self.prefixes.pop(key)
+        state = ListState(
+            blob.version, blob.chain or blob.version, blob.seq, cost, edits,
+            items[: blob.length], None,
+        )  # fmt: skip
+        self.states[key] = state
+        return state
 
 
 def _json_default(value: Any) -> Any:
@@ -165,10 +176,24 @@ class StorageCore:
         self.delta_lists = delta_lists
         self._cache_size = cache_size
         self.verify_items = verify_items
+        self._contextual = is_contextual(serde)
         self._cache: OrderedDict[tuple[str, str, str], ListState] = OrderedDict()
         self._cache_lock = threading.Lock()
         # ids of objects written (put_writes) since the last put, per (thread, ns)
         self._touched: dict[tuple[str, str], set[int]] = {}
+
+    # -- serialization at a place ------------------------------------------------
+
+    def _dump(self, value: Any, *where: str | int) -> tuple[str, bytes]:
+        """Serialize a value stored at `where` (bound into it only by a contextual serde)."""
+        if self._contextual:
+            return dumps_in(self.serde, value, place(*where))
+        return self.serde.dumps_typed(value)
+
+    def _load(self, data: tuple[str, bytes], *where: str | int) -> Any:
+        if self._contextual:
+            return loads_in(self.serde, data, place(*where))
+        return self.serde.loads_typed(data)
 
     # -- cache -------------------------------------------------------------------
 
@@ -289,7 +314,7 @@ class StorageCore:
                 )
                 learned[channel] = state
             else:
-                tag, data = dumps_in(self.serde, value, place(thread_id, ns, channel, ver))
+                tag, data = self._dump(value, thread_id, ns, channel, ver)
                 blob = BlobRow(thread_id, ns, channel, ver, BlobKind.VALUE, tag, data)
             blobs.append(blob)
         versions = {ch: str(v) for ch, v in (checkpoint.get("channel_versions") or {}).items()}
@@ -312,9 +337,7 @@ class StorageCore:
             if diff is not None:
                 pieces, new_items = diff
                 if not needs_snapshot(base, pieces, len(new_items), len(items)):
-                    tag, data = dumps_in(
-                        self.serde, new_items, place(thread_id, ns, channel, version)
-                    )
+                    tag, data = self._dump(new_items, thread_id, ns, channel, version)
                     blob = BlobRow(
                         thread_id, ns, channel, version, BlobKind.LIST_DELTA, tag, data,
                         chain=base.chain, seq=base.seq + 1, base=base.version,
@@ -340,7 +363,7 @@ class StorageCore:
         marks: list[Any] | None = None,
     ) -> tuple[BlobRow, ListState]:
         """Encode a whole list as the root of a new delta chain."""
-        tag, data = dumps_in(self.serde, items, place(thread_id, ns, channel, version))
+        tag, data = self._dump(items, thread_id, ns, channel, version)
         blob = BlobRow(
             thread_id, ns, channel, version, BlobKind.LIST, tag, data,
             chain=version, seq=0, length=len(items), wrapped=wrapped,
@@ -384,9 +407,7 @@ class StorageCore:
         rows = []
         for i, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, i)
-            tag, data = dumps_in(
-                self.serde, value, place(thread_id, ns, checkpoint_id, task_id, idx, "write")
-            )
+            tag, data = self._dump(value, thread_id, ns, checkpoint_id, task_id, idx, "write")
             rows.append(
                 WriteRow(thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, tag, data)
             )
@@ -481,8 +502,10 @@ class StorageCore:
         return [(w.task_id, w.channel, self._load_write(w)) for w in ordered]
 
     def _load_write(self, w: WriteRow) -> Any:
-        where = place(w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.idx, "write")
-        return loads_in(self.serde, (w.type, w.payload), where)
+        return self._load(
+            (w.type, w.payload),
+            w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.idx, "write",
+        )  # fmt: skip
 
     def _load_blob(self, blob: BlobRow) -> Any:
         if blob.type is None or blob.payload is None:
@@ -490,8 +513,10 @@ class StorageCore:
                 f"channel {blob.channel!r} version {blob.version!r} of thread "
                 f"{blob.thread_id!r} has no stored payload"
             )
-        where = place(blob.thread_id, blob.checkpoint_ns, blob.channel, blob.version)
-        return loads_in(self.serde, (blob.type, blob.payload), where)
+        return self._load(
+            (blob.type, blob.payload),
+            blob.thread_id, blob.checkpoint_ns, blob.channel, blob.version,
+        )  # fmt: skip
 
     def rebuild_list(
         self,
@@ -508,6 +533,8 @@ class StorageCore:
         key = (target.channel, target.version)
         if key in memo.states:
             return memo.states[key]
+        if key in memo.prefixes:
+            return memo.take_prefix(key, target)
         path: list[BlobRow] = []
         start: ListState | None = None
         blob = target
@@ -540,6 +567,7 @@ class StorageCore:
             items, cost, edits = list(start.items), start.cost, start.edits
         else:
             items, cost, edits = [], 0, 0
+        progress: list[tuple[int, int]] = []  # (cost, edits) after each step, root first
         for step in reversed(path):
             loaded = self._payload(step, memo)
             if step.kind is BlobKind.LIST:
@@ -562,6 +590,14 @@ class StorageCore:
                     f"channel {step.channel!r} version {step.version!r} rebuilt to "
                     f"{len(items)} items, {step.length} were stored"
                 )
+            progress.append((cost, edits))
+        # Versions reached from the target's by appends only are prefixes of it:
+        # a `list` walking history newest first slices them instead of rebuilding.
+        for j in range(1, len(path)):
+            child = path[j - 1]
+            if child.kind is not BlobKind.LIST_DELTA or child.ops is not None:
+                break
+            memo.prefixes[(path[j].channel, path[j].version)] = (items, progress[-1 - j])
         state = ListState(
             target.version, target.chain or target.version, target.seq, cost, edits, items,
             self._marks(items),
@@ -725,12 +761,10 @@ class StorageCore:
 
     def recontext_blob(self, blob: BlobRow, thread_id: str) -> BlobRow:
         """Return `blob` as stored under another thread (re-encrypted if need be)."""
-        if blob.payload is None or blob.type is None or not _binds_place(self.serde):
+        if blob.payload is None or blob.type is None or not self._contextual:
             return _moved(blob, thread_id)
         value = self._load_blob(blob)
-        tag, data = dumps_in(
-            self.serde, value, place(thread_id, blob.checkpoint_ns, blob.channel, blob.version)
-        )
+        tag, data = self._dump(value, thread_id, blob.checkpoint_ns, blob.channel, blob.version)
         moved = _moved(blob, thread_id)
         moved.type, moved.payload = tag, data
         return moved
@@ -741,13 +775,11 @@ class StorageCore:
             thread_id, write.checkpoint_ns, write.checkpoint_id, write.task_id,
             write.task_path, write.idx, write.channel, write.type, write.payload,
         )  # fmt: skip
-        if _binds_place(self.serde):
+        if self._contextual:
             value = self._load_write(write)
-            moved.type, moved.payload = dumps_in(
-                self.serde,
-                value,
-                place(thread_id, write.checkpoint_ns, write.checkpoint_id, write.task_id,
-                      write.idx, "write"),
+            moved.type, moved.payload = self._dump(
+                value, thread_id, write.checkpoint_ns, write.checkpoint_id, write.task_id,
+                write.idx, "write",
             )  # fmt: skip
         return moved
 
@@ -757,12 +789,6 @@ def _moved(blob: BlobRow, thread_id: str) -> BlobRow:
         thread_id, blob.checkpoint_ns, blob.channel, blob.version, blob.kind, blob.type,
         blob.payload, blob.chain, blob.seq, blob.base, blob.ops, blob.length, blob.wrapped,
     )  # fmt: skip
-
-
-def _binds_place(serde: SerializerProtocol) -> bool:
-    from checkpointkit.serde.base import is_contextual
-
-    return is_contextual(serde)
 
 
 def _as_list(value: Any) -> tuple[list[Any] | None, bool]:
