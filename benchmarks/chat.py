@@ -153,6 +153,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     turns = 20 if quick else 200
     window = 5 if quick else 20
     marks = [turns // 4 * q for q in range(1, 5)]
+    samples = sorted({*marks, *range(turns // 20 or 1, turns + 1, turns // 20 or 1)})
     config = {"configurable": {"thread_id": "chat"}}
     with tempfile.TemporaryDirectory() as workdir, contenders(workdir) as found:
         for c in found:
@@ -164,7 +165,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 c.graph.invoke(human(turn), config)
                 c.cpu.append(time.process_time() - cpu)
                 c.wall.append(time.perf_counter() - wall)
-                if turn in marks:
+                if turn in samples:
                     c.sizes[turn] = c.stored_bytes()
         for c in found:
             start = time.perf_counter()
@@ -198,6 +199,8 @@ def _figures(c: Contender, turns: int, window: int, marks: list[int]) -> dict[st
         "last_turn_cpu_ms": statistics.median(c.cpu[-window:]) * 1e3,
         "p95_turn_ms": statistics.quantiles(c.wall, n=20)[-1] * 1e3,
         "bytes": {turn: c.sizes[turn] for turn in marks},
+        "bytes_by_turn": dict(sorted(c.sizes.items())),
+        "wall_ms_by_turn": [round(t * 1e3, 3) for t in c.wall],
         "growth_last_vs_first_quarter": last_quarter / first_quarter if first_quarter else 0.0,
         **c.results,
     }

@@ -1,11 +1,12 @@
 """The savers a benchmark compares: checkpointkit's and LangGraph's, by backend.
 
-`families()` yields, for each backend available here, a `Family`: factories
-for checkpointkit's saver and LangGraph's official one on the same storage
-(the same SQLite directory, the same PostgreSQL server). PostgreSQL and Redis
-come from ``CHECKPOINTKIT_BENCH_POSTGRES_URI`` / ``CHECKPOINTKIT_BENCH_REDIS_URL``
-or from throwaway servers started from the machine's binaries, as the tests do.
-A backend whose checkpointer or server is missing is skipped with a note.
+`families()` yields, for each backend available here, a `Family`: sync and
+async factories for checkpointkit's saver and for LangGraph's official one on
+the same storage (the same SQLite directory, the same PostgreSQL server).
+PostgreSQL and Redis come from ``CHECKPOINTKIT_BENCH_POSTGRES_URI`` /
+``CHECKPOINTKIT_BENCH_REDIS_URL`` or from throwaway servers started from the
+machine's binaries, as the tests do. A backend whose checkpointer or server is
+missing is left out, with a note saying why.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import contextlib
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,22 +25,34 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from checkpointkit import MemoryCheckpointer
 
-Factory = Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]
+Saver = BaseCheckpointSaver[Any]
+Factory = Callable[[], AbstractContextManager[Saver]]
+AsyncFactory = Callable[[], AbstractAsyncContextManager[Saver]]
 
 
 @dataclass
 class Family:
-    """One backend: checkpointkit's saver and the official one, if there is one."""
+    """One backend: checkpointkit's saver and the official one, sync and async."""
 
     name: str
     ours: Factory
     official: Factory | None
+    ours_async: AsyncFactory
+    official_async: AsyncFactory | None
     notes: list[str] = field(default_factory=list)
 
 
 @contextlib.contextmanager
-def _just(make: Callable[[], BaseCheckpointSaver[Any]]) -> Iterator[BaseCheckpointSaver[Any]]:
+def _just(make: Callable[[], Saver]) -> Iterator[Saver]:
     yield make()
+
+
+def _ajust(make: Callable[[], Saver]) -> AsyncFactory:
+    @contextlib.asynccontextmanager
+    async def factory() -> AsyncIterator[Saver]:
+        yield make()
+
+    return factory
 
 
 def _memory() -> Family:
@@ -47,20 +60,26 @@ def _memory() -> Family:
         "memory",
         lambda: _just(MemoryCheckpointer),
         lambda: _just(InMemorySaver),
+        _ajust(MemoryCheckpointer),
+        _ajust(InMemorySaver),
     )
 
 
-def _sqlite(workdir: str) -> Family | None:
+def _sqlite(workdir: str, notes: list[str]) -> Family | None:
     try:
-        from checkpointkit.checkpointers.sqlite import SQLiteCheckpointer
-    except ImportError:
+        from checkpointkit.checkpointers.sqlite import (
+            AsyncSQLiteCheckpointer,
+            SQLiteCheckpointer,
+        )
+    except ImportError as exc:
+        notes.append(f"sqlite left out: {exc}")
         return None
 
     def path() -> str:
         return os.path.join(workdir, f"{uuid.uuid4().hex[:8]}.sqlite")
 
     @contextlib.contextmanager
-    def official() -> Iterator[BaseCheckpointSaver[Any]]:
+    def official() -> Iterator[Saver]:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         conn = sqlite3.connect(path(), check_same_thread=False)
@@ -69,19 +88,32 @@ def _sqlite(workdir: str) -> Family | None:
         finally:
             conn.close()
 
+    @contextlib.asynccontextmanager
+    async def official_async() -> AsyncIterator[Saver]:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with AsyncSqliteSaver.from_conn_string(path()) as saver:
+            yield saver
+
     return Family(
         "sqlite",
         lambda: SQLiteCheckpointer.from_conn_string(path()),
         official,
-        ["both on WAL files in one temp directory; official: default pragmas"],
+        lambda: AsyncSQLiteCheckpointer.from_conn_string(path()),
+        official_async,
+        ["sqlite: both on files in one temp directory; checkpointkit WAL + synchronous=NORMAL"],
     )
 
 
 @contextlib.contextmanager
 def families(workdir: str) -> Iterator[list[Family]]:
     """Yield every backend family available on this machine."""
+    notes: list[str] = []
     found = [_memory()]
-    sqlite_family = _sqlite(workdir)
-    if sqlite_family is not None:
-        found.append(sqlite_family)
+    for make in (_sqlite,):
+        family = make(workdir, notes)
+        if family is not None:
+            found.append(family)
+    for note in notes:
+        print(f"note: {note}")
     yield found
