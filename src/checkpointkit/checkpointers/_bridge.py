@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -38,10 +38,21 @@ _DONE = object()
 
 
 class SyncBridge:
-    """Async methods for a sync saver: the sync method runs in a worker thread."""
+    """Async methods for a sync saver: the sync method runs in a worker thread.
+
+    A saver whose methods do no I/O (the memory checkpointer) sets
+    ``offload_io = False`` and its async methods call the sync ones inline.
+    """
+
+    offload_io = True
+
+    async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        if self.offload_io:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)  # type: ignore[attr-defined,no-any-return]
+        return await self._call(self.get_tuple, config)  # type: ignore[attr-defined,no-any-return]
 
     async def alist(
         self,
@@ -54,7 +65,7 @@ class SyncBridge:
         it: Iterator[CheckpointTuple] = self.list(  # type: ignore[attr-defined]
             config, filter=filter, before=before, limit=limit
         )
-        while (item := await asyncio.to_thread(next, it, _DONE)) is not _DONE:
+        while (item := await self._call(next, it, _DONE)) is not _DONE:
             yield item  # type: ignore[misc]
 
     async def aput(
@@ -64,7 +75,7 @@ class SyncBridge:
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)  # type: ignore[attr-defined,no-any-return]
+        return await self._call(self.put, config, checkpoint, metadata, new_versions)  # type: ignore[attr-defined,no-any-return]
 
     async def aput_writes(
         self,
@@ -73,24 +84,24 @@ class SyncBridge:
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)  # type: ignore[attr-defined]
+        await self._call(self.put_writes, config, writes, task_id, task_path)  # type: ignore[attr-defined]
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)  # type: ignore[attr-defined]
+        await self._call(self.delete_thread, thread_id)  # type: ignore[attr-defined]
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)  # type: ignore[attr-defined]
+        await self._call(self.delete_for_runs, run_ids)  # type: ignore[attr-defined]
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)  # type: ignore[attr-defined]
+        await self._call(self.copy_thread, source_thread_id, target_thread_id)  # type: ignore[attr-defined]
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)  # type: ignore[attr-defined]
+        await self._call(self.prune, thread_ids, strategy=strategy)  # type: ignore[attr-defined]
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        return await asyncio.to_thread(  # type: ignore[no-any-return]
+        return await self._call(  # type: ignore[no-any-return]
             self.get_delta_channel_history,  # type: ignore[attr-defined]
             config=config,
             channels=channels,
@@ -99,10 +110,10 @@ class SyncBridge:
     async def alist_threads(
         self, filter: dict[str, Any] | None = None, limit: int | None = None
     ) -> list[ThreadInfo]:
-        return await asyncio.to_thread(self.list_threads, filter, limit)  # type: ignore[attr-defined,no-any-return]
+        return await self._call(self.list_threads, filter, limit)  # type: ignore[attr-defined,no-any-return]
 
     async def afork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
-        return await asyncio.to_thread(self.fork_thread, config, new_thread_id)  # type: ignore[attr-defined,no-any-return]
+        return await self._call(self.fork_thread, config, new_thread_id)  # type: ignore[attr-defined,no-any-return]
 
 
 class AsyncBridge:

@@ -4,14 +4,14 @@ It stores exactly the rows a database backend would (serialized bytes, list
 deltas, shared blobs), so it is the reference the persistent backends are
 tested against and its storage size can be measured with `storage_bytes`.
 One lock guards the dicts; every operation is short and does no I/O, so the
-async methods call the sync ones directly.
+async methods (from `SyncBridge`) call the sync ones inline.
 """
 
 from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -27,6 +27,7 @@ from langgraph.checkpoint.base import (
     DeltaChannelHistory,
 )
 
+from checkpointkit.checkpointers._bridge import SyncBridge
 from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
@@ -62,6 +63,7 @@ class _Thread:
 
 
 class MemoryCheckpointer(
+    SyncBridge,
     BaseCheckpointSaver[str],
     AbstractContextManager["MemoryCheckpointer"],
     AbstractAsyncContextManager["MemoryCheckpointer"],
@@ -86,6 +88,8 @@ class MemoryCheckpointer(
         graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "1"}})
         ```
     """
+
+    offload_io = False  # no I/O: the async methods run the sync ones inline
 
     def __init__(
         self,
@@ -410,62 +414,3 @@ class MemoryCheckpointer(
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return next_version(current)
-
-    # -- async twins: no I/O, so they run the sync code directly ------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.get_tuple(config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        for item in self.list(config, filter=filter, before=before, limit=limit):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self.put(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self.put_writes(config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        self.delete_thread(thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self.delete_for_runs(run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self.copy_thread(source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self.prune(thread_ids, strategy=strategy)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        return self.get_delta_channel_history(config=config, channels=channels)
-
-    async def alist_threads(
-        self, filter: dict[str, Any] | None = None, limit: int | None = None
-    ) -> builtins.list[ThreadInfo]:
-        return self.list_threads(filter, limit)
-
-    async def afork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
-        return self.fork_thread(config, new_thread_id)
