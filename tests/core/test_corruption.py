@@ -71,3 +71,13 @@ def test_corrupt_piece_table_is_a_typed_error() -> None:
     delta.length += 5
     with pytest.raises(CorruptDataError, match="rebuilt to"):
         saver.get_tuple(config("t"))
+
+
+def test_undecodable_value_names_where_it_is_stored() -> None:
+    saver = MemoryCheckpointer()
+    fill(saver, "t")
+    blobs = saver._threads["t"].blobs[""]
+    value_blob = next(b for b in blobs.values() if b.channel == "n")
+    value_blob.payload = b"\xff\xff\xff"
+    with pytest.raises(CheckpointKitError, match=r"thread 't'.*channel 'n'"):
+        list(saver.list(config("t")))

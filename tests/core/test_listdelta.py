@@ -148,3 +148,17 @@ def test_every_version_of_a_random_edit_history_reads_back() -> None:
     for tup in saver.list(config("t")):
         version = str(tup.checkpoint["channel_versions"]["items"])
         assert tup.checkpoint["channel_values"]["items"] == expected[version]
+
+
+def test_prune_keep_last_keeps_the_newest_and_their_values() -> None:
+    saver = MemoryCheckpointer()
+    versions: dict[str, Any] = {}
+    items: list[Any] = []
+    for i in range(10):
+        items = [*items, f"item {i}"]
+        put_list(saver, "t", versions, items)
+    rows = saver._threads["t"].checkpoints[""]
+    keep = saver._core.keep_for_prune(
+        list(rows.values()), saver._threads["t"].blobs[""], "keep_latest", keep_last=3
+    )
+    assert keep == set(sorted(rows)[-3:])

@@ -72,6 +72,7 @@ from checkpointkit.checkpointers._threads import (
     thread_info,
 )
 from checkpointkit.errors import (
+    CheckpointKitError,
     ConfigurationError,
     CorruptDataError,
     SerializationError,
@@ -191,9 +192,17 @@ class StorageCore:
         return self.serde.dumps_typed(value)
 
     def _load(self, data: tuple[str, bytes], *where: str | int) -> Any:
-        if self._contextual:
-            return loads_in(self.serde, data, place(*where))
-        return self.serde.loads_typed(data)
+        try:
+            if self._contextual:
+                return loads_in(self.serde, data, place(*where))
+            return self.serde.loads_typed(data)
+        except CheckpointKitError as exc:
+            # Same error type, with the place it was stored at.
+            raise type(exc)(f"{exc} (stored at {_describe(where)})") from exc
+        except Exception as exc:  # a third-party serde's own failure
+            raise CorruptDataError(
+                f"cannot decode the value stored at {_describe(where)}: {exc!r}"
+            ) from exc
 
     # -- cache -------------------------------------------------------------------
 
@@ -304,7 +313,10 @@ class StorageCore:
         for channel, version in new_versions.items():
             ver = str(version)
             if channel not in values:
-                blobs.append(BlobRow(thread_id, ns, channel, ver, BlobKind.EMPTY))
+                # A missing row reads as "no value" too; an EMPTY row is only
+                # needed to overwrite a reusable (caller-chosen) version.
+                if not is_unique_version(ver):
+                    blobs.append(BlobRow(thread_id, ns, channel, ver, BlobKind.EMPTY))
                 continue
             value = values[channel]
             items, wrapped = _as_list(value) if self.delta_lists else (None, False)
@@ -660,31 +672,37 @@ class StorageCore:
         rows: Sequence[CheckpointRow],
         blobs: Mapping[BlobKey, BlobRow],
         strategy: str,
+        *,
+        keep_last: int = 1,
     ) -> set[str]:
         """Return the checkpoint ids of one namespace that a prune keeps.
 
-        ``keep_latest`` keeps the latest checkpoint (with its writes, so pending
-        interrupts survive) and, for each ``DeltaChannel`` it uses, the ancestors
-        back to the nearest one storing a value for that channel, without which
-        the channel would silently rebuild as empty.
+        ``keep_latest`` keeps the `keep_last` latest checkpoints (with their
+        writes, so pending interrupts survive) and, for each ``DeltaChannel``
+        one of them uses, the ancestors back to the nearest one storing a value
+        for that channel, without which the channel would silently rebuild as
+        empty.
         """
         check_strategy(strategy)
+        if keep_last < 1:
+            raise ConfigurationError(f"keep_last must be at least 1, got {keep_last}")
         if strategy == "delete" or not rows:
             return set()
         by_id = {row.checkpoint_id: row for row in rows}
-        latest = max(rows, key=lambda r: r.checkpoint_id)
-        keep = {latest.checkpoint_id}
-        counters = self.decode_metadata(latest.metadata).get("counters_since_delta_snapshot")
-        remaining = set(counters) if isinstance(counters, dict) else set()
-        row: CheckpointRow | None = latest
-        while row is not None and remaining:
-            keep.add(row.checkpoint_id)
-            versions = self.decode_skeleton(row.skeleton).get("channel_versions") or {}
-            for channel in list(remaining):
-                blob = blobs.get((channel, str(versions.get(channel))))
-                if blob is not None and blob.kind is not BlobKind.EMPTY:
-                    remaining.discard(channel)
-            row = by_id.get(row.parent_id) if row.parent_id else None
+        newest = sorted(rows, key=lambda r: r.checkpoint_id, reverse=True)[:keep_last]
+        keep = {row.checkpoint_id for row in newest}
+        for kept in newest:
+            counters = self.decode_metadata(kept.metadata).get("counters_since_delta_snapshot")
+            remaining = set(counters) if isinstance(counters, dict) else set()
+            row: CheckpointRow | None = kept
+            while row is not None and remaining:
+                keep.add(row.checkpoint_id)
+                versions = self.decode_skeleton(row.skeleton).get("channel_versions") or {}
+                for channel in list(remaining):
+                    blob = blobs.get((channel, str(versions.get(channel))))
+                    if blob is not None and blob.kind is not BlobKind.EMPTY:
+                        remaining.discard(channel)
+                row = by_id.get(row.parent_id) if row.parent_id else None
         return keep
 
     # -- DeltaChannel history ------------------------------------------------------
@@ -789,6 +807,14 @@ def _moved(blob: BlobRow, thread_id: str) -> BlobRow:
         thread_id, blob.checkpoint_ns, blob.channel, blob.version, blob.kind, blob.type,
         blob.payload, blob.chain, blob.seq, blob.base, blob.ops, blob.length, blob.wrapped,
     )  # fmt: skip
+
+
+def _describe(where: Sequence[str | int]) -> str:
+    if where and where[-1] == "write":
+        names: tuple[str, ...] = ("thread", "namespace", "checkpoint", "task", "write index")
+    else:
+        names = ("thread", "namespace", "channel", "version")
+    return ", ".join(f"{name} {part!r}" for name, part in zip(names, where, strict=False))
 
 
 def _as_list(value: Any) -> tuple[list[Any] | None, bool]:
