@@ -81,3 +81,17 @@ def test_undecodable_value_names_where_it_is_stored() -> None:
     value_blob.payload = b"\xff\xff\xff"
     with pytest.raises(CheckpointKitError, match=r"thread 't'.*channel 'n'"):
         list(saver.list(config("t")))
+
+
+def test_with_allowlist_clone_decodes_with_its_own_serializer() -> None:
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    # a strict (allowlisting) JsonPlusSerializer makes a new serializer per allowlist
+    saver = MemoryCheckpointer(serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+    fill(saver, "t")
+    clone = saver.with_allowlist([("tests", "Nothing")])
+    assert clone is not saver
+    assert clone._core.serde is clone.serde
+    tup = clone.get_tuple(config("t"))
+    assert tup is not None
+    assert tup.checkpoint["channel_values"]["items"] == [f"item {i}" for i in range(4)]

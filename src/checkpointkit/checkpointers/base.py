@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -82,6 +82,7 @@ from checkpointkit.serde.base import SerializerProtocol, dumps_in, is_contextual
 __all__ = [
     "PRUNE_STRATEGIES",
     "BlobKey",
+    "CoreSaverMixin",
     "ListMemo",
     "PutPlan",
     "StorageCore",
@@ -182,6 +183,15 @@ class StorageCore:
         self._cache_lock = threading.Lock()
         # ids of objects written (put_writes) since the last put, per (thread, ns)
         self._touched: dict[tuple[str, str], set[int]] = {}
+
+    def with_serde(self, serde: SerializerProtocol) -> StorageCore:
+        """Return a core with the same options over another serializer (empty cache)."""
+        return StorageCore(
+            serde,
+            delta_lists=self.delta_lists,
+            cache_size=self._cache_size,
+            verify_items=self.verify_items,
+        )
 
     # -- serialization at a place ------------------------------------------------
 
@@ -807,6 +817,23 @@ def _moved(blob: BlobRow, thread_id: str) -> BlobRow:
         thread_id, blob.checkpoint_ns, blob.channel, blob.version, blob.kind, blob.type,
         blob.payload, blob.chain, blob.seq, blob.base, blob.ops, blob.length, blob.wrapped,
     )  # fmt: skip
+
+
+class CoreSaverMixin:
+    """Shared behaviour of the savers built on a `StorageCore`.
+
+    LangGraph's `with_allowlist` clones a saver with another serializer; the
+    clone's core must use that serializer too.
+    """
+
+    _core: StorageCore
+    serde: SerializerProtocol
+
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> Any:
+        clone = super().with_allowlist(extra_allowlist)  # type: ignore[misc]
+        if clone is not self:
+            clone._core = self._core.with_serde(clone.serde)
+        return clone
 
 
 def _describe(where: Sequence[str | int]) -> str:

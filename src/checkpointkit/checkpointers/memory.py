@@ -31,6 +31,7 @@ from checkpointkit.checkpointers._bridge import SyncBridge
 from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
+    CoreSaverMixin,
     ListMemo,
     StorageCore,
     ThreadInfo,
@@ -63,6 +64,7 @@ class _Thread:
 
 
 class MemoryCheckpointer(
+    CoreSaverMixin,
     SyncBridge,
     BaseCheckpointSaver[str],
     AbstractContextManager["MemoryCheckpointer"],

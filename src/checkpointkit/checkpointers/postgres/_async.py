@@ -55,6 +55,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import CheckpointRow
 from checkpointkit.checkpointers.base import (
+    CoreSaverMixin,
     ListMemo,
     StorageCore,
     ThreadInfo,
@@ -134,7 +135,7 @@ async def _execute(conn: AsyncConnection[Any], query: bytes, params: Mapping[str
         await conn.execute(query, params)
 
 
-class AsyncPostgresCheckpointer(AsyncPostgresBridge, BaseCheckpointSaver[str]):
+class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpointSaver[str]):
     """A checkpointer storing LangGraph checkpoints in PostgreSQL.
 
     `AsyncPostgresCheckpointer` serves ``ainvoke``/``astream`` and, from any

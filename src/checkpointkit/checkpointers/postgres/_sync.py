@@ -57,6 +57,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import CheckpointRow
 from checkpointkit.checkpointers.base import (
+    CoreSaverMixin,
     ListMemo,
     StorageCore,
     ThreadInfo,
@@ -122,7 +123,7 @@ def _execute(conn: Connection[Any], query: bytes, params: Mapping[str, Any]) -> 
         conn.execute(query, params)
 
 
-class PostgresCheckpointer(SyncPostgresBridge, BaseCheckpointSaver[str]):
+class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSaver[str]):
     """A checkpointer storing LangGraph checkpoints in PostgreSQL.
 
     `AsyncPostgresCheckpointer` serves ``ainvoke``/``astream`` and, from any
