@@ -105,15 +105,84 @@ def _sqlite(workdir: str, notes: list[str]) -> Family | None:
     )
 
 
+def _fresh_database(server_uri: str) -> str:
+    """Create an empty database on the server; return its URI (isolates each saver)."""
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_uri, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # name is ours, not user input
+    base, _, _ = server_uri.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _postgres(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
+    try:
+        from checkpointkit.checkpointers.postgres import (
+            AsyncPostgresCheckpointer,
+            PostgresCheckpointer,
+        )
+    except ImportError as exc:
+        notes.append(f"postgres left out: {exc}")
+        return None
+    server_uri = os.environ.get("CHECKPOINTKIT_BENCH_POSTGRES_URI")
+    durability = "the server's own settings"
+    if not server_uri:
+        try:
+            from tests.harness.servers import PostgresServer
+
+            server = PostgresServer(
+                durable=True, settings={"fsync": "on", "full_page_writes": "on"}
+            )
+            server.start()
+        except Exception as exc:  # no binaries, no permission: say so, run the rest
+            notes.append(f"postgres left out: cannot start a server ({exc})")
+            return None
+        stack.callback(server.close)
+        server_uri = server.uri
+        durability = "fsync=on, full_page_writes=on, synchronous_commit=on"
+
+    @contextlib.contextmanager
+    def official() -> Iterator[Saver]:
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string(_fresh_database(server_uri)) as saver:
+            saver.setup()
+            yield saver
+
+    @contextlib.asynccontextmanager
+    async def official_async() -> AsyncIterator[Saver]:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(_fresh_database(server_uri)) as saver:
+            await saver.setup()
+            yield saver
+
+    return Family(
+        "postgres",
+        lambda: PostgresCheckpointer.from_conn_string(_fresh_database(server_uri)),
+        official,
+        lambda: AsyncPostgresCheckpointer.from_conn_string(_fresh_database(server_uri)),
+        official_async,
+        [
+            f"postgres: both savers on one local server ({durability}); each saver in its "
+            "own database; checkpointkit with its defaults (pool, no prepared statements), "
+            "LangGraph's with its from_conn_string defaults"
+        ],
+    )
+
+
 @contextlib.contextmanager
 def families(workdir: str) -> Iterator[list[Family]]:
     """Yield every backend family available on this machine."""
     notes: list[str] = []
-    found = [_memory()]
-    for make in (_sqlite,):
-        family = make(workdir, notes)
-        if family is not None:
-            found.append(family)
-    for note in notes:
-        print(f"note: {note}")
-    yield found
+    with contextlib.ExitStack() as stack:
+        found = [_memory()]
+        for family in (_sqlite(workdir, notes), _postgres(stack, notes)):
+            if family is not None:
+                found.append(family)
+                notes.extend(family.notes)
+        for note in notes:
+            print(f"note: {note}")
+        print()
+        yield found

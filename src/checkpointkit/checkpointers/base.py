@@ -135,6 +135,24 @@ class ListMemo:
     # versions known to be a prefix of a rebuilt list: (its items, (cost, edits))
     prefixes: dict[BlobKey, tuple[list[Any], tuple[int, int]]] = field(default_factory=dict)
 
+    def seed_prefixes(
+        self, state: ListState, blob: BlobRow, blobs: Mapping[BlobKey, BlobRow]
+    ) -> None:
+        """Register the append-ancestors of a version known whole (from the cache).
+
+        Only base pointers are followed, no payload is decoded: the older
+        versions a ``list`` page reads next are then slices of `state.items`.
+        """
+        cost, edits = state.cost, state.edits
+        step = blob
+        while step.kind is BlobKind.LIST_DELTA and step.ops is None and step.base is not None:
+            base = blobs.get((step.channel, step.base))
+            if base is None or (base.channel, base.version) in self.prefixes:
+                return
+            cost -= step.length - base.length
+            self.prefixes[(base.channel, base.version)] = (state.items, (cost, edits))
+            step = base
+
     def take_prefix(self, key: BlobKey, blob: BlobRow) -> ListState:
         items, (cost, edits) = self.prefixes.pop(key)
         state = ListState(
@@ -499,6 +517,9 @@ class StorageCore:
                 state = self.cached_list(row.thread_id, row.checkpoint_ns, blob)
                 if state is None:
                     state = self.rebuild_list(blob, blobs, memo)
+                elif (blob.channel, blob.version) not in memo.states:
+                    memo.states[(blob.channel, blob.version)] = state
+                    memo.seed_prefixes(state, blob, blobs)
                 lists[channel] = state
                 values[channel] = (
                     _DeltaSnapshot(list(state.items)) if blob.wrapped else list(state.items)
