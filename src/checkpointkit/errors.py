@@ -9,6 +9,8 @@ ValueError`` / ``except ImportError`` clauses keep working::
     │   ├── MissingThreadIdError                no configurable.thread_id
     │   ├── InvalidFilterError                  unusable metadata filter
     │   └── UnknownStrategyError                unknown prune strategy
+    ├── UnknownCheckpointError(LookupError)     no such thread or checkpoint (tools, CLI)
+    ├── ThreadConflictError(RuntimeError)       a copy target holds a different thread
     ├── MissingDependencyError(ImportError)     optional extra not installed
     ├── BackendUnavailableError(ConnectionError) server unreachable / dropped
     ├── SchemaVersionError(RuntimeError)        database written by a newer version
@@ -37,6 +39,8 @@ __all__ = [
     "MissingThreadIdError",
     "SchemaVersionError",
     "SerializationError",
+    "ThreadConflictError",
+    "UnknownCheckpointError",
     "UnknownStrategyError",
     "UnknownTypeError",
     "WriteConflictError",
@@ -64,6 +68,14 @@ class InvalidFilterError(ConfigurationError):
 
 class UnknownStrategyError(ConfigurationError):
     """A prune strategy name is not one of the supported ones."""
+
+
+class UnknownCheckpointError(CheckpointKitError, LookupError):
+    """The thread or checkpoint asked for is not in the checkpointer."""
+
+
+class ThreadConflictError(CheckpointKitError, RuntimeError):
+    """A copy's target already holds a different version of a thread; it is not overwritten."""
 
 
 class MissingDependencyError(CheckpointKitError, ImportError):

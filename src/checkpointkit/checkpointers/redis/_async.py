@@ -1,0 +1,822 @@
+"""`AsyncRedisCheckpointer`: the storage core over Redis, written once as async code.
+
+`tools/async_to_sync.py` generates `RedisCheckpointer` (``_sync.py``) from this
+module, so the two classes cannot drift. Each operation on a thread runs one
+Lua script (`_scripts`) over the thread's keys (`_keys`), which makes every
+``put`` and ``put_writes`` atomic and costs one round trip:
+
+* ``get_tuple``, ``put``, ``put_writes``, ``get_delta_channel_history``: 1.
+  A ``put`` adds one ZINCRBY to the threads index the first time this process
+  writes a thread, and one when the put created the thread.
+* ``list`` of one thread: 1 per page (values, writes and delta chains
+  included); 2 with a metadata filter (rows first, values of the matches).
+* ``list(None)`` and ``list_threads``: 1 pipeline reading the threads index,
+  1 pipeline of one script per thread, then 1 pipeline per page.
+* ``delete_thread``: 2; ``prune``, ``fork_thread``, ``copy_thread``: 2 per thread.
+
+The async class also serves sync callers (`AsyncBridge`: the call runs on the
+saver's event loop) and callers on another event loop: its connections belong
+to its own loop, so each round trip is forwarded there (`_loops`), while the
+decoding runs on the caller's loop. `SyncBridge` gives the sync class its
+``a``-methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import heapq
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from redis.asyncio import BlockingConnectionPool as AsyncBlockingConnectionPool
+from redis.asyncio import ConnectionPool as AsyncConnectionPool
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from checkpointkit.checkpointers._bridge import AsyncBridge
+from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow, WriteRow
+from checkpointkit.checkpointers.base import (
+    BlobKey,
+    ListMemo,
+    StorageCore,
+    ThreadInfo,
+    check_strategy,
+    checkpoint_id_of,
+    checkpoint_ns_of,
+    config_for,
+    fork_selection,
+    metadata_matches,
+    next_version,
+    thread_id_of,
+    validate_filter,
+)
+from checkpointkit.checkpointers.redis import _loops  # async-only
+from checkpointkit.checkpointers.redis._codec import (
+    decode_row,
+    decode_writes,
+    encode_blob,
+    encode_row,
+    encode_write,
+    text,
+)
+from checkpointkit.checkpointers.redis._common import (
+    AsyncExtras,
+    ClientState,
+    Retention,
+    async_retry,
+    client_error,
+    close_node_pools,
+    translate,
+)
+from checkpointkit.checkpointers.redis._decode import (
+    Newest,
+    PageDecoder,
+    ThreadCursor,
+    blob_pairs,
+    dump_rows,
+    missing_bases,
+    restore_args,
+    rows_with_kinds,
+    storage_bytes_of,
+    unkept_fields,
+)
+from checkpointkit.checkpointers.redis._keys import (
+    DEFAULT_PREFIX,
+    Layout,
+    blob_field,
+    cross_member,
+    cross_range,
+    escape,
+    ns_member,
+    ns_range,
+    row_field,
+)
+from checkpointkit.checkpointers.redis._scripts import (
+    DROP,
+    DROP_RUNS,
+    DUMP,
+    FETCH,
+    GET,
+    HISTORY,
+    MEMORY,
+    PAGE,
+    PUT,
+    RESTORE,
+    ROWS,
+    THREAD_INFO,
+    UNINDEX,
+    WRITES,
+    Script,
+)
+from checkpointkit.errors import ConfigurationError, CorruptDataError
+from checkpointkit.serde import SerializerProtocol, default_serializer
+
+__all__ = ["AsyncRedisCheckpointer"]
+
+SYNC_NAMES = {
+    "AsyncRedisCheckpointer": "RedisCheckpointer",
+    "AsyncBridge": "SyncBridge",
+    "AsyncExtras": "SyncExtras",
+    "AsyncBlockingConnectionPool": "BlockingConnectionPool",
+    "astorage_bytes": "storage_bytes",
+    "amemory_usage": "memory_usage",
+    "aclosing": "closing",
+    "async_retry": "sync_retry",
+}
+
+_BATCH = 256  # script calls per pipeline
+_PUT_ATTEMPTS = 3
+Call = tuple[Sequence[str], Sequence[Any]]
+
+
+class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str]):
+    """A checkpointer that stores threads in Redis (or Redis Cluster), for async graphs.
+
+    It needs only core Redis (strings, hashes, sorted sets, Lua): no RedisJSON
+    or RediSearch. Every thread lives in one hash slot, so it works unchanged on
+    a cluster. Its sync methods also work, from threads other than its event
+    loop's; for sync programs use `RedisCheckpointer`.
+
+    Args:
+        client: A ``redis.asyncio.Redis``, ``redis.asyncio.RedisCluster`` or
+            ``redis.asyncio.ConnectionPool`` (with ``decode_responses=False``,
+            the default). The checkpointer does not close it.
+        prefix: Prepended to every key (default ``"checkpointkit:"``); no braces.
+        serde: Serializer for values and writes (default: checkpointkit's
+            msgpack serializer); wrappers such as `EncryptedSerializer` work.
+        ttl: Expire a thread this long (seconds or a timedelta) after its last
+            write, with Redis's own key expiry; None keeps threads forever.
+        refresh_on_read: Reads (``get_tuple``, ``list``) also restart the TTL.
+        keep_last: Keep only this many checkpoints per namespace of a thread
+            (plus the ancestors their ``DeltaChannel`` values are rebuilt
+            from); older ones are pruned in batches after puts.
+        delta_lists: Store list channels as deltas (default True).
+        verify_items: Notice list items edited in place without being written.
+        page_size: Checkpoints fetched per round trip by ``list``.
+
+    Raises:
+        ConfigurationError: an argument is invalid.
+
+    Example:
+        ```python
+        async with AsyncRedisCheckpointer.from_conn_string("redis://localhost") as saver:
+            graph = builder.compile(checkpointer=saver)
+            await graph.ainvoke(inputs, {"configurable": {"thread_id": "1"}})
+        ```
+    """
+
+    def __init__(
+        self,
+        client: AsyncRedis | AsyncRedisCluster | AsyncConnectionPool,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = False,
+        keep_last: int | None = None,
+        delta_lists: bool = True,
+        verify_items: bool = False,
+        page_size: int = 50,
+    ) -> None:
+        super().__init__(serde=serde or default_serializer())
+        if isinstance(client, AsyncConnectionPool):
+            client = AsyncRedis(connection_pool=client)
+        if not isinstance(client, (AsyncRedis, AsyncRedisCluster)):
+            raise client_error(client)
+        if client.get_encoder().decode_responses:
+            raise client_error(client, decoding=True)
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ConfigurationError(f"page_size must be an int >= 1, got {page_size!r}")
+        self._client = client
+        self._io: Any = client  # redis-py's command methods are untyped or flavour-typed
+        self._cluster = isinstance(client, AsyncRedisCluster)
+        self._layout = Layout(prefix)
+        self._retention = Retention.of(ttl, refresh_on_read, keep_last)
+        self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
+        self._state = ClientState()
+        self._page = min(page_size, 1000)
+        self.loop = _loops.running_loop()  # async-only
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        cluster: bool | None = None,
+        serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = False,
+        keep_last: int | None = None,
+        delta_lists: bool = True,
+        verify_items: bool = False,
+        page_size: int = 50,
+        **client_kwargs: Any,
+    ) -> AsyncIterator[AsyncRedisCheckpointer]:
+        """Connect to `url`, yield a checkpointer, and close the connections after.
+
+        Keyword arguments other than these are those of the class.
+
+        Args:
+            url: ``redis://[user:password@]host:port/db`` (``rediss://`` for TLS).
+            cluster: Connect as a Redis Cluster client; None asks the server.
+            **client_kwargs: Passed to redis-py's ``from_url`` (timeouts...). Unless
+                ``retry`` is given, a command whose connection fails is retried
+                with backoff for up to about 3 s (every script is idempotent).
+
+        Raises:
+            BackendUnavailableError: the server cannot be reached.
+            ConfigurationError: an argument is invalid.
+        """
+        client = await _connect(url, cluster, client_kwargs)
+        try:
+            async with cls(
+                client, prefix=prefix, serde=serde, ttl=ttl, refresh_on_read=refresh_on_read,
+                keep_last=keep_last, delta_lists=delta_lists, verify_items=verify_items,
+                page_size=page_size,
+            ) as saver:  # fmt: skip
+                yield saver
+        finally:
+            await client.aclose()
+            close_node_pools(client)
+
+    async def __aenter__(self) -> AsyncRedisCheckpointer:
+        self.loop = asyncio.get_running_loop()  # async-only
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix."""
+        return self._layout.prefix
+
+    # -- reads -------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Return the checkpoint named by `config`, or its namespace's latest one."""
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        keys = self._layout.thread_keys(thread_id)
+        # Lists this process holds intact need no delta chain from the server: a
+        # version stored on top of one starts from it (memo), others are served
+        # from the core's cache.
+        intact = self._state.intact(self._core, thread_id, ns)
+        while True:
+            reply = await self._eval(
+                GET, keys,
+                [self._retention.read_ttl_ms, escape(ns), escape(checkpoint_id or ""),
+                 len(intact), *intact],
+            )  # fmt: skip
+            if not reply:
+                return None
+            field, value, writes, pairs = reply
+            row = decode_row(thread_id, field, value)
+            blobs = blob_pairs(thread_id, pairs).get(ns, {})
+            memo = ListMemo()
+            for stub, state in intact.values():
+                blobs.setdefault((stub.channel, stub.version), stub)
+                memo.states[(stub.channel, stub.version)] = state
+            try:
+                tup, lists = self._core.decode_tuple(
+                    row, blobs, decode_writes(thread_id, field, writes), memo=memo
+                )
+            except CorruptDataError:
+                if not intact:
+                    raise
+                intact = {}  # the cache changed meanwhile: read the chains
+                continue
+            self._state.remember(self._core, thread_id, ns, lists, blobs)
+            return tup
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """List checkpoints newest first, across namespaces unless `config` names one.
+
+        One thread is read a page at a time from its index; ``list(None)``
+        merges the threads of the threads index. `filter` matches any
+        metadata key, checked on each page's rows before their values are read.
+        """
+        wanted = validate_filter(filter)
+        before_id = checkpoint_id_of(before) if before else None
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ConfigurationError(f"limit must be a non-negative int, got {limit!r}")
+        if config is None:
+            source = self._list_merged(wanted, before_id, limit)
+        else:
+            thread_id = thread_id_of(config)
+            # A `checkpoint_ns` key, even "", means that namespace only (the root included).
+            named = config["configurable"].get("checkpoint_ns") is not None
+            ns = checkpoint_ns_of(config) if named else None
+            only = checkpoint_id_of(config)
+            if only is not None and before_id is not None and not only < before_id:
+                return
+            bounds = cross_range(before_id, only) if ns is None else ns_range(ns, before_id, only)
+            source = self._list_thread(thread_id, ns, bounds, wanted, limit)
+        if limit == 0:
+            return
+        remaining = limit
+        async with aclosing(source) as items:
+            async for tup in items:
+                yield tup
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:  # before the source reads another page
+                        return
+
+    async def _list_thread(
+        self,
+        thread_id: str,
+        ns: str | None,
+        bounds: tuple[str, str],
+        wanted: dict[str, Any],
+        limit: int | None,
+    ) -> AsyncGenerator[CheckpointTuple, None]:
+        """List one thread's checkpoints in a lex range of its index, a page at a time."""
+        upper, lower = bounds
+        keys = self._layout.thread_keys(thread_id)
+        ttl = self._retention.read_ttl_ms
+        reader = PageDecoder(self._core, thread_id)
+        yielded = 0
+        while True:
+            count = self._page
+            if limit is not None and not wanted:
+                count = max(1, min(count, limit - yielded))
+            have = reader.held if not wanted else []
+            _, last, fields, values, writes, pairs = await self._eval(
+                PAGE, keys,
+                [ttl, upper, lower, count, "1" if ns is None else "0", "0" if wanted else "1",
+                 len(have), *have],
+            )  # fmt: skip
+            rows = [decode_row(thread_id, f, v) for f, v in zip(fields, values, strict=True) if v]
+            if wanted:
+                rows = [r for r in rows if self._matches(r, wanted)]
+                writes, pairs = [], []
+                if rows:
+                    have = reader.held
+                    _, writes, pairs = await self._eval(
+                        FETCH, keys,
+                        [ttl, "0", len(have), *have,
+                         *(row_field(r.checkpoint_ns, r.checkpoint_id) for r in rows)],
+                    )  # fmt: skip
+            else:
+                writes = [w for w, v in zip(writes, values, strict=True) if v]
+            reader.add(pairs)
+            for row, row_writes in zip(rows, writes, strict=True):
+                yield reader.decode(row, row_writes)
+                yielded += 1
+            if len(fields) < count:
+                return
+            upper = "(" + text(last)
+
+    async def _list_merged(
+        self, wanted: dict[str, Any], before_id: str | None, limit: int | None
+    ) -> AsyncGenerator[CheckpointTuple, None]:
+        """List every indexed thread's checkpoints, merged newest first."""
+        upper, lower = cross_range(before_id)
+        ttl = self._retention.read_ttl_ms
+        entries = await self._index_entries()
+        # The first page of each thread: no more than `limit` rows can be needed.
+        first = self._page if limit is None or wanted else max(1, min(limit, self._page))
+        replies = await self._eval_many(
+            PAGE,
+            [(self._layout.thread_keys(t), [ttl, upper, lower, first, "1", "0", 0])
+             for t, _, _ in entries],
+        )  # fmt: skip
+        cursors: dict[str, ThreadCursor] = {}
+        heap: builtins.list[Newest] = []
+        for order, ((thread_id, bucket, score), reply) in enumerate(
+            zip(entries, replies, strict=True)
+        ):
+            if not reply[0]:
+                await self._unindex(thread_id, bucket, score)
+                continue
+            cursor = cursors[thread_id] = ThreadCursor(thread_id, order, self._core)
+            cursor.fill(reply, first)
+            if (head := cursor.head()) is not None:
+                heapq.heappush(heap, head)
+        yielded = 0
+        while heap:
+            size = self._page if limit is None else max(1, min(self._page, limit - yielded))
+            batch: builtins.list[CheckpointRow] = []
+            while heap and len(batch) < size:
+                cursor = cursors[heapq.heappop(heap).thread_id]
+                row = cursor.pop()
+                if not wanted or self._matches(row, wanted):
+                    batch.append(row)
+                if not cursor.rows and cursor.more:
+                    keys = self._layout.thread_keys(cursor.thread_id)
+                    args = [ttl, cursor.upper, lower, self._page, "1", "0", 0]
+                    cursor.fill(await self._eval(PAGE, keys, args), self._page)
+                if (head := cursor.head()) is not None:
+                    heapq.heappush(heap, head)
+            by_thread: dict[str, builtins.list[CheckpointRow]] = {}
+            for row in batch:
+                by_thread.setdefault(row.thread_id, []).append(row)
+            calls: builtins.list[Call] = []
+            for thread_id, rows in by_thread.items():
+                have = cursors[thread_id].reader.held
+                fields = [row_field(r.checkpoint_ns, r.checkpoint_id) for r in rows]
+                keys = self._layout.thread_keys(thread_id)
+                calls.append((keys, [ttl, "0", len(have), *have, *fields]))
+            fetched: dict[tuple[str, str, str], Any] = {}
+            replies = await self._eval_many(FETCH, calls)
+            for (thread_id, rows), (_, writes, pairs) in zip(
+                by_thread.items(), replies, strict=True
+            ):
+                cursors[thread_id].reader.add(pairs)
+                for row, row_writes in zip(rows, writes, strict=True):
+                    fetched[(thread_id, row.checkpoint_ns, row.checkpoint_id)] = row_writes
+            for row in batch:
+                key = (row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+                yield cursors[row.thread_id].reader.decode(row, fetched[key])
+                yielded += 1
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        """Walk the parent chain once, server-side, for all `channels`."""
+        if not channels:
+            return {}
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        wanted = list(dict.fromkeys([escape(c) for c in channels]))
+        fields, values, writes, pairs = await self._eval(
+            HISTORY, self._layout.thread_keys(thread_id),
+            [escape(ns), escape(checkpoint_id or ""), *wanted],
+        )  # fmt: skip
+        ancestors = [decode_row(thread_id, f, v) for f, v in zip(fields, values, strict=True)]
+        blobs = blob_pairs(thread_id, pairs).get(ns, {})
+        steps = self._core.delta_history_walk(ancestors, blobs, channels)
+        by_id = {
+            row.checkpoint_id: decode_writes(thread_id, f, w)
+            for row, f, w in zip(ancestors, fields, writes, strict=True)
+        }
+        return self._core.delta_history(steps, blobs, by_id, channels)
+
+    async def alist_threads(
+        self, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> builtins.list[ThreadInfo]:
+        """Summarise threads newest first, optionally filtered on their latest metadata."""
+        wanted = validate_filter(filter)
+        entries = await self._index_entries()
+        replies = await self._eval_many(
+            THREAD_INFO, [(self._layout.thread_keys(t), []) for t, _, _ in entries]
+        )
+        infos = []
+        for (thread_id, bucket, score), reply in zip(entries, replies, strict=True):
+            if reply is None:
+                await self._unindex(thread_id, bucket, score)
+                continue
+            if not reply[0]:
+                continue
+            count, first_field, first_value, last_field, last_value = reply
+            first = decode_row(thread_id, first_field, first_value)
+            last = decode_row(thread_id, last_field, last_value)
+            metadata = self._core.decode_metadata(last.metadata)
+            infos.append(ThreadInfo(thread_id, metadata, int(count), first.ts, last.ts))
+        infos = [i for i in infos if not wanted or metadata_matches(i.metadata, wanted)]
+        infos.sort(key=lambda i: (i.updated_at, i.thread_id), reverse=True)
+        return infos[:limit] if limit is not None else infos
+
+    # -- writes ------------------------------------------------------------------
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint atomically; only channels in `new_versions` get new values.
+
+        Idempotent: putting the same checkpoint again stores the same rows.
+        """
+        plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
+        row = plan.checkpoint
+        thread_id, ns = row.thread_id, row.checkpoint_ns
+        keys = self._layout.thread_keys(thread_id)
+        await self._announce(thread_id)
+        counted = "n" + escape(ns) if self._retention.keep_last else ""
+        head = [
+            self._retention.ttl_ms, row_field(ns, row.checkpoint_id),
+            encode_row(row, plan.versions), ns_member(ns, row.checkpoint_id),
+            cross_member(ns, row.checkpoint_id), counted,
+        ]  # fmt: skip
+        for _ in range(_PUT_ATTEMPTS):
+            bases = sorted(blob_field(ns, channel, base) for channel, base in plan.delta_bases)
+            args: builtins.list[Any] = [*head, len(bases), *bases]
+            for blob in plan.blobs:
+                args += [blob_field(ns, blob.channel, blob.version), encode_blob(blob)]
+            reply = await self._eval(PUT, keys, args)
+            if reply[0]:
+                break
+            # A delta's base was pruned meanwhile: store those lists whole.
+            self._core.rebase_missing(plan, missing_bases(reply[1]))
+        else:  # pragma: no cover - a rebased plan has no missing bases
+            raise CorruptDataError(f"could not store checkpoint {row.checkpoint_id!r}")
+        if reply[1]:
+            await self._touch(thread_id)
+        self._state.remember(
+            self._core, thread_id, ns, plan.learned, {(b.channel, b.version): b for b in plan.blobs}
+        )
+        if self._retention.should_trim(int(reply[2])):
+            await self._drop_unkept(thread_id, ns)
+        return plan.config
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes atomically: ordinary ones first-wins, special ones replaced."""
+        rows = self._core.plan_writes(config, writes, task_id, task_path)
+        if not rows:
+            return
+        first = rows[0]
+        await self._eval(
+            WRITES, self._layout.thread_keys(first.thread_id),
+            [self._retention.ttl_ms, row_field(first.checkpoint_ns, first.checkpoint_id),
+             *map(encode_write, rows)],
+        )  # fmt: skip
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and value of a thread."""
+        thread_id = str(thread_id)
+        await self._command("delete_thread", "DEL", *self._layout.thread_keys(thread_id))
+        await self._command("delete_thread", "ZREM", self._layout.bucket(thread_id), thread_id)
+        self._forget([thread_id])
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and writes) made by the given runs, in every thread."""
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        entries = await self._index_entries()
+        counts = await self._eval_many(
+            DROP_RUNS, [(self._layout.thread_keys(t), runs) for t, _, _ in entries]
+        )
+        self._forget([t for (t, _, _), n in zip(entries, counts, strict=True) if n])
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads: ``keep_latest`` per namespace (DeltaChannel-safe) or ``delete``."""
+        check_strategy(strategy)
+        thread_ids = [str(t) for t in thread_ids]
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                await self.adelete_thread(thread_id)
+            else:
+                await self._drop_unkept(thread_id, None)
+        self._forget(thread_ids)
+
+    async def _drop_unkept(self, thread_id: str, ns: str | None) -> None:
+        """Delete the checkpoints a prune (ns None) or ``keep_last`` (ns given) does not keep."""
+        keys = self._layout.thread_keys(thread_id)
+        reply = await self._eval(ROWS, keys, ["0" if ns is None else "1", escape(ns or "")])
+        rows, stubs = rows_with_kinds(thread_id, *reply)
+        doomed = unkept_fields(
+            self._core, rows, stubs, None if ns is None else self._retention.keep_last
+        )
+        if doomed:
+            # The script recomputes which values are still referenced, atomically.
+            await self._eval(DROP, keys, doomed)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, write and value of a thread to another thread id."""
+        source = str(source_thread_id)
+        rows, blobs, writes = dump_rows(
+            source, await self._eval(DUMP, self._layout.thread_keys(source), [])
+        )
+        if rows:
+            await self._restore(rows, blobs, writes, str(target_thread_id), exclusive=False)
+
+    async def afork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
+        """Copy a checkpoint and its ancestors into a new thread; return the fork's config.
+
+        Raises:
+            ConfigurationError: the checkpoint does not exist, or the new thread does.
+        """
+        thread_id = thread_id_of(config)
+        ns = checkpoint_ns_of(config)
+        checkpoint_id = checkpoint_id_of(config)
+        new_thread_id = str(new_thread_id)
+        rows, blobs, writes = dump_rows(
+            thread_id, await self._eval(DUMP, self._layout.thread_keys(thread_id), [])
+        )
+        in_ns = {r.checkpoint_id: r for r in rows if r.checkpoint_ns == ns}
+        if checkpoint_id is None and in_ns:
+            checkpoint_id = max(in_ns)
+        target = in_ns.get(checkpoint_id) if checkpoint_id else None
+        if target is None:
+            raise ConfigurationError(
+                f"no checkpoint {checkpoint_id!r} in thread {thread_id!r} to fork"
+            )
+        selected = fork_selection(rows, target)
+        if not await self._restore(selected, blobs, writes, new_thread_id, exclusive=True):
+            raise ConfigurationError(f"cannot fork into thread {new_thread_id!r}: it exists")
+        return config_for(new_thread_id, ns, target.checkpoint_id)
+
+    async def _restore(
+        self,
+        rows: Sequence[CheckpointRow],
+        blobs: dict[str, dict[BlobKey, BlobRow]],
+        writes: dict[str, builtins.list[WriteRow]],
+        target: str,
+        *,
+        exclusive: bool,
+    ) -> bool:
+        """Write copies of `rows` (with their live values and writes) under `target`."""
+        await self._announce(target)
+        reply = await self._eval(
+            RESTORE, self._layout.thread_keys(target),
+            [self._retention.ttl_ms, "1" if exclusive else "0",
+             *restore_args(self._core, rows, blobs, writes, target)],
+        )  # fmt: skip
+        if not reply[0]:
+            return False
+        if reply[1]:
+            await self._touch(target)
+        return True
+
+    # -- measurement -------------------------------------------------------------
+
+    async def astorage_bytes(self, thread_id: str | None = None) -> int:
+        """Return the bytes stored for one thread (or all), counted as the memory saver does."""
+        if thread_id is not None:
+            thread_ids = [str(thread_id)]
+        else:
+            thread_ids = [t for t, _, _ in await self._index_entries()]
+        replies = await self._eval_many(
+            DUMP, [(self._layout.thread_keys(t), []) for t in thread_ids]
+        )
+        return sum(
+            storage_bytes_of(*dump_rows(t, r)) for t, r in zip(thread_ids, replies, strict=True)
+        )
+
+    async def amemory_usage(self, thread_id: str) -> int:
+        """Return the bytes Redis uses for a thread's keys (``MEMORY USAGE``, summed)."""
+        return int(await self._eval(MEMORY, self._layout.thread_keys(str(thread_id)), []))
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        return next_version(current)
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _matches(self, row: CheckpointRow, wanted: dict[str, Any]) -> bool:
+        return metadata_matches(self._core.decode_metadata(row.metadata), wanted)
+
+    def _forget(self, thread_ids: Sequence[str]) -> None:
+        self._core.forget(thread_ids)
+        self._state.forget(thread_ids)
+
+    async def _announce(self, thread_id: str) -> None:
+        """Add a thread to the threads index before this process first writes it."""
+        if not self._state.announced(thread_id):
+            await self._touch(thread_id)
+            self._state.mark_announced(thread_id)
+
+    async def _touch(self, thread_id: str) -> None:
+        # ZINCRBY: every announcement changes the score, which `_unindex` checks.
+        await self._command(
+            "indexing a thread", "ZINCRBY", self._layout.bucket(thread_id), 1, thread_id
+        )
+
+    async def _unindex(self, thread_id: str, bucket: str, score: float) -> None:
+        """Drop the index entry of a thread whose keys are gone (expired or deleted)."""
+        self._forget([thread_id])
+        await self._eval(UNINDEX, [bucket], [thread_id, repr(score)])
+
+    async def _index_entries(self) -> builtins.list[tuple[str, str, float]]:
+        """Return (thread id, bucket, score) of every indexed thread."""
+        if (loop := self._foreign_loop()) is not None:  # async-only
+            return await _loops.forward(loop, self._index_entries())
+        buckets = self._layout.buckets()
+        try:
+            async with self._io.pipeline(transaction=False) as pipe:
+                for key in buckets:
+                    pipe.zrange(key, 0, -1, withscores=True)
+                replies = await pipe.execute()
+        except (RedisError, RedisClusterException) as exc:
+            raise translate(exc, "reading the threads index") from exc
+        return [
+            (text(member), key, float(score))
+            for key, reply in zip(buckets, replies, strict=True)
+            for member, score in reply
+        ]
+
+    async def _command(self, action: str, *args: Any) -> Any:
+        if (loop := self._foreign_loop()) is not None:  # async-only
+            return await _loops.forward(loop, self._command(action, *args))
+        try:
+            return await self._io.execute_command(*args)
+        except (RedisError, RedisClusterException) as exc:
+            raise translate(exc, action) from exc
+
+    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a script: EVALSHA, and EVAL when the server does not have it cached."""
+        if (loop := self._foreign_loop()) is not None:  # async-only
+            return await _loops.forward(loop, self._eval(script, keys, args))
+        try:
+            try:
+                return await self._io.execute_command(
+                    "EVALSHA", script.sha, len(keys), *keys, *args
+                )
+            except NoScriptError:
+                return await self._io.execute_command("EVAL", script.body, len(keys), *keys, *args)
+        except (RedisError, RedisClusterException) as exc:
+            raise translate(exc, script.name) from exc
+
+    async def _eval_many(self, script: Script, calls: Sequence[Call]) -> builtins.list[Any]:
+        """Run a script once per call, pipelined (per node on a cluster)."""
+        if (loop := self._foreign_loop()) is not None:  # async-only
+            return await _loops.forward(loop, self._eval_many(script, calls))
+        results: builtins.list[Any] = []
+        for start in range(0, len(calls), _BATCH):
+            chunk = calls[start : start + _BATCH]
+            try:
+                async with self._io.pipeline(transaction=False) as pipe:
+                    for keys, args in chunk:
+                        if self._cluster:
+                            # Cluster pipelines refuse EVALSHA (scripts are cached per node).
+                            pipe.execute_command("EVAL", script.body, len(keys), *keys, *args)
+                        else:
+                            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                    replies = await pipe.execute(raise_on_error=False)
+            except (RedisError, RedisClusterException) as exc:
+                raise translate(exc, script.name) from exc
+            for (keys, args), reply in zip(chunk, replies, strict=True):
+                if isinstance(reply, NoScriptError):
+                    reply = await self._eval(script, keys, args)
+                elif isinstance(reply, BaseException):
+                    raise translate(reply, script.name) from reply
+                results.append(reply)
+        return results
+
+    def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:  # async-only
+        """Return the saver's loop when called from another running loop (bind it first)."""
+        running = asyncio.get_running_loop()
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            self.loop = running
+            return None
+        return None if loop is running else loop
+
+
+async def _connect(
+    url: str, cluster: bool | None, kwargs: dict[str, Any]
+) -> AsyncRedis | AsyncRedisCluster:
+    """Open a client for `url`, asking the server whether it is a cluster node if need be."""
+    if kwargs.get("decode_responses"):
+        raise ConfigurationError("decode_responses=True is not supported: checkpoints are binary")
+    # redis-py clients made by from_url do not retry; ours ride out a restart.
+    kwargs = {"retry": async_retry(), **kwargs}
+    try:
+        if cluster:
+            return AsyncRedisCluster.from_url(url, **kwargs)
+        # A blocking pool: past max_connections (default 50), commands wait for a
+        # free connection instead of failing, as many concurrent graphs need.
+        client = AsyncRedis.from_pool(AsyncBlockingConnectionPool.from_url(url, **kwargs))
+        if cluster is None:
+            untyped: Any = client
+            try:
+                info = await untyped.execute_command("INFO", "cluster")
+            except BaseException:
+                await client.aclose()
+                raise
+            if info.get("cluster_enabled"):
+                await client.aclose()
+                return AsyncRedisCluster.from_url(url, **kwargs)
+        return client
+    except (RedisError, RedisClusterException) as exc:
+        raise translate(exc, f"connecting to {url!r}") from exc

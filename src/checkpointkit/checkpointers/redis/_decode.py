@@ -1,0 +1,280 @@
+"""Script replies to rows and rows to script arguments, shared by the sync and async classes.
+
+The Lua scripts (`_scripts`) return stored values untouched, as flat
+field/value lists; these helpers turn them into the storage core's rows
+(`CheckpointRow`, `BlobRow`, `WriteRow`) and, for ``list``, into checkpoint
+tuples, keeping what a listing has already received (`PageDecoder`) so later
+pages skip it. They also decide what a prune or ``keep_last`` deletes and
+build the arguments of a copy. No I/O happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import CheckpointTuple
+
+from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
+from checkpointkit.checkpointers.base import BlobKey, ListMemo, StorageCore, moved_checkpoint
+from checkpointkit.checkpointers.redis._codec import (
+    decode_blob,
+    decode_row,
+    decode_writes,
+    encode_blob,
+    encode_row,
+    encode_write,
+    row_needed,
+    text,
+)
+from checkpointkit.checkpointers.redis._keys import (
+    blob_field,
+    cross_member,
+    ns_member,
+    parse_blob_field,
+    row_field,
+    unescape,
+)
+
+__all__ = [
+    "Newest",
+    "PageDecoder",
+    "ThreadCursor",
+    "blob_pairs",
+    "dump_rows",
+    "keep_last_ids",
+    "missing_bases",
+    "restore_args",
+    "rows_with_kinds",
+    "storage_bytes_of",
+    "unkept_fields",
+]
+
+
+def blob_pairs(thread_id: str, pairs: Sequence[Any]) -> dict[str, dict[BlobKey, BlobRow]]:
+    """Decode a script's flat (blob field, blob) list into namespace -> key -> row."""
+    out: dict[str, dict[BlobKey, BlobRow]] = {}
+    for i in range(0, len(pairs), 2):
+        blob = decode_blob(thread_id, pairs[i], pairs[i + 1])
+        out.setdefault(blob.checkpoint_ns, {})[(blob.channel, blob.version)] = blob
+    return out
+
+
+def rows_with_kinds(
+    thread_id: str, fields: Sequence[Any], values: Sequence[Any], kinds: Sequence[Any]
+) -> tuple[list[CheckpointRow], dict[str, dict[BlobKey, BlobRow]]]:
+    """Decode a ROWS reply: the rows, and per namespace blob stubs carrying their kind."""
+    rows = []
+    stubs: dict[str, dict[BlobKey, BlobRow]] = {}
+    for field, value, digits in zip(fields, values, kinds, strict=True):
+        if not value:
+            continue
+        row = decode_row(thread_id, field, value)
+        rows.append(row)
+        by_key = stubs.setdefault(row.checkpoint_ns, {})
+        for suffix, digit in zip(row_needed(value), text(digits), strict=False):
+            if digit == "-":
+                continue
+            channel, _, version = suffix.partition("\x00")
+            key = (unescape(channel), unescape(version))
+            by_key[key] = BlobRow(
+                thread_id, row.checkpoint_ns, key[0], key[1], BlobKind(int(digit))
+            )
+    return rows, stubs
+
+
+def keep_last_ids(
+    core: StorageCore, rows: Sequence[CheckpointRow], stubs: Mapping[BlobKey, BlobRow], n: int
+) -> set[str]:
+    """Return the checkpoint ids of one namespace that ``keep_last=n`` keeps.
+
+    The `n` latest, and for each of them what ``prune(strategy="keep_latest")``
+    would keep for it: the ancestors its ``DeltaChannel`` values are rebuilt from.
+    """
+    ordered = sorted(rows, key=lambda r: r.checkpoint_id)
+    keep: set[str] = set()
+    for i in range(max(0, len(ordered) - n), len(ordered)):
+        keep |= core.keep_for_prune(ordered[: i + 1], stubs, "keep_latest")
+    return keep
+
+
+def dump_rows(
+    thread_id: str, reply: Sequence[Any]
+) -> tuple[list[CheckpointRow], dict[str, dict[BlobKey, BlobRow]], dict[str, list[WriteRow]]]:
+    """Decode a DUMP reply: rows, blobs per namespace, writes per row field."""
+    row_pairs, blob_flat, write_pairs = reply
+    rows = [
+        decode_row(thread_id, row_pairs[i], row_pairs[i + 1]) for i in range(0, len(row_pairs), 2)
+    ]
+    writes = {
+        text(write_pairs[i]): decode_writes(thread_id, write_pairs[i], write_pairs[i + 1])
+        for i in range(0, len(write_pairs), 2)
+    }
+    return rows, blob_pairs(thread_id, blob_flat), writes
+
+
+def storage_bytes_of(
+    rows: Iterable[CheckpointRow],
+    blobs: Mapping[str, Mapping[BlobKey, BlobRow]],
+    writes: Mapping[str, Iterable[WriteRow]],
+) -> int:
+    """Count a thread's stored bytes exactly as `MemoryCheckpointer.storage_bytes` does."""
+    total = 0
+    for row in rows:
+        total += len(row.skeleton) + len(row.metadata.encode()) + 3 * 36
+    for by_key in blobs.values():
+        for b in by_key.values():
+            total += len(b.payload or b"") + len(b.ops or b"")
+            total += len(b.channel) + len(b.version) + len(b.base or "") + 16
+    for rows_of_checkpoint in writes.values():
+        for w in rows_of_checkpoint:
+            total += len(w.payload) + len(w.channel) + len(w.task_id) + 16
+    return total
+
+
+def missing_bases(fields: Iterable[Any]) -> set[BlobKey]:
+    """Decode the blob fields a PUT script found missing into blob keys."""
+    return {parse_blob_field(text(f))[1:] for f in fields}
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """A heap entry of a merged listing: the heap pops the newest checkpoint id first."""
+
+    checkpoint_id: str
+    order: int  # ties: the thread met first in the threads index wins
+    thread_id: str
+
+    def __lt__(self, other: Newest) -> bool:
+        if self.checkpoint_id != other.checkpoint_id:
+            return self.checkpoint_id > other.checkpoint_id
+        return self.order < other.order
+
+
+class PageDecoder:
+    """Decodes one thread's rows during a ``list`` call, sharing values across pages.
+
+    Blob rows received on earlier pages are kept (and named to the server as
+    held, so it skips them), and rebuilt lists are shared through one
+    `ListMemo` per namespace, as the memory checkpointer does.
+    """
+
+    def __init__(self, core: StorageCore, thread_id: str) -> None:
+        self.core = core
+        self.thread_id = thread_id
+        self.blobs: dict[str, dict[BlobKey, BlobRow]] = {}
+        self.memos: dict[str, ListMemo] = {}
+        self.held: list[str] = []
+
+    def add(self, pairs: Sequence[Any]) -> None:
+        """Keep the blobs of a reply."""
+        for ns, by_key in blob_pairs(self.thread_id, pairs).items():
+            self.blobs.setdefault(ns, {}).update(by_key)
+            self.held += [blob_field(ns, *key) for key in by_key]
+
+    def decode(self, row: CheckpointRow, writes: bytes | None) -> CheckpointTuple:
+        """Rebuild the tuple of `row` from the blobs held and its writes value."""
+        ns = row.checkpoint_ns
+        tup, _ = self.core.decode_tuple(
+            row,
+            self.blobs.get(ns, {}),
+            decode_writes(self.thread_id, row_field(ns, row.checkpoint_id), writes),
+            memo=self.memos.setdefault(ns, ListMemo()),
+        )
+        return tup
+
+
+class ThreadCursor:
+    """One thread's position in a ``list(None)`` that merges threads newest first."""
+
+    def __init__(self, thread_id: str, order: int, core: StorageCore) -> None:
+        self.thread_id = thread_id
+        self.order = order
+        self.reader = PageDecoder(core, thread_id)
+        self.rows: list[CheckpointRow] = []  # newest last
+        self.upper = ""  # lex bound of the next page
+        self.more = False
+
+    def fill(self, reply: Sequence[Any], page: int) -> None:
+        """Take a PAGE reply (rows without values) of at most `page` checkpoints."""
+        _, last, fields, values, _, _ = reply
+        rows = [decode_row(self.thread_id, f, v) for f, v in zip(fields, values, strict=True) if v]
+        self.rows = rows[::-1]
+        self.more = len(fields) >= page
+        if fields:
+            self.upper = "(" + text(last)
+
+    def head(self) -> Newest | None:
+        """Return the heap entry of the next row, if any."""
+        if not self.rows:
+            return None
+        return Newest(self.rows[-1].checkpoint_id, self.order, self.thread_id)
+
+    def pop(self) -> CheckpointRow:
+        return self.rows.pop()
+
+
+def unkept_fields(
+    core: StorageCore,
+    rows: Sequence[CheckpointRow],
+    stubs: Mapping[str, Mapping[BlobKey, BlobRow]],
+    keep_last: int | None,
+) -> list[str]:
+    """Return the row fields a prune (`keep_last` None: ``keep_latest``) would delete.
+
+    Args:
+        core: The storage core (its `keep_for_prune` decides).
+        rows: The rows of the namespaces concerned.
+        stubs: Per namespace, blob stubs carrying the kind of each needed blob.
+        keep_last: Keep this many latest checkpoints per namespace instead of one.
+    """
+    by_ns: dict[str, list[CheckpointRow]] = {}
+    for row in rows:
+        by_ns.setdefault(row.checkpoint_ns, []).append(row)
+    doomed = []
+    for ns, in_ns in by_ns.items():
+        if keep_last is None:
+            keep = core.keep_for_prune(in_ns, stubs.get(ns, {}), "keep_latest")
+        else:
+            keep = keep_last_ids(core, in_ns, stubs.get(ns, {}), keep_last)
+        doomed += [row_field(ns, r.checkpoint_id) for r in in_ns if r.checkpoint_id not in keep]
+    return doomed
+
+
+def restore_args(
+    core: StorageCore,
+    rows: Sequence[CheckpointRow],
+    blobs: Mapping[str, Mapping[BlobKey, BlobRow]],
+    writes: Mapping[str, Sequence[WriteRow]],
+    target: str,
+) -> list[Any]:
+    """Build the RESTORE arguments copying `rows` (live values and writes too) to `target`.
+
+    Values are re-encrypted for their new place when the serializer binds
+    them to it (`recontext_blob`, `recontext_write`).
+    """
+    row_args: list[Any] = []
+    blob_args: list[Any] = []
+    write_args: list[Any] = []
+    for ns in {row.checkpoint_ns for row in rows}:
+        in_ns = [row for row in rows if row.checkpoint_ns == ns]
+        by_key = blobs.get(ns, {})
+        for key in core.live_blobs(in_ns, by_key.values()):
+            if key in by_key:
+                blob_args += [
+                    blob_field(ns, *key),
+                    encode_blob(core.recontext_blob(by_key[key], target)),
+                ]
+        for row in in_ns:
+            skeleton = core.decode_skeleton(row.skeleton)
+            versions = {c: str(v) for c, v in (skeleton.get("channel_versions") or {}).items()}
+            field = row_field(ns, row.checkpoint_id)
+            row_args += [
+                field, encode_row(moved_checkpoint(row, target), versions),
+                ns_member(ns, row.checkpoint_id), cross_member(ns, row.checkpoint_id),
+            ]  # fmt: skip
+            records = [encode_write(core.recontext_write(w, target)) for w in writes.get(field, [])]
+            if records:
+                write_args += [field, len(records), *records]
+    return [len(row_args) // 4, len(blob_args) // 2, *row_args, *blob_args, *write_args]
