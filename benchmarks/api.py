@@ -10,6 +10,7 @@ Every read is checked against what was put.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
@@ -93,6 +94,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     repeats = 3 if quick else 7
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as workdir, families(workdir) as found:
+        figures["checkpointkit"] = _ours_side_by_side(found, steps)
         for family in found:
             if family.official is None:
                 continue
@@ -125,11 +127,42 @@ def run(quick: bool = False) -> dict[str, Any]:
     return figures
 
 
+def _ours_side_by_side(found: list[Any], steps: int) -> dict[str, dict[str, float]]:
+    """Run every checkpointkit saver on the same steps, memory first as the reference."""
+    with contextlib.ExitStack() as stack:
+        steppers = {f.name: Stepper(stack.enter_context(f.ours()), "api-ours") for f in found}
+        for i in range(steps):
+            for stepper in steppers.values():
+                stepper.step(i)
+    return {
+        name: {op: statistics.median(t) * 1e6 for op, t in stepper.times.items()}
+        for name, stepper in steppers.items()
+    }
+
+
 def _print(figures: dict[str, Any], steps: int) -> None:
+    ours = figures.pop("checkpointkit")
     print(f"## api: {steps} steps on one thread, 10 channels (µs per call, median)\n")
+    print("### checkpointkit's savers side by side (x = time relative to memory)\n")
+    memory = ours["memory"]
+    rows = [
+        [
+            name,
+            *(
+                f"{row[op]:,.0f} ({row[op] / memory[op]:.1f}x)"
+                for op in ("put", "put_writes", "get_tuple")
+            ),
+        ]
+        for name, row in ours.items()
+    ]
+    print(md_table(["backend", "put", "put_writes", "get_tuple"], rows))
+    print("\n### against LangGraph's savers\n")
+    figures["checkpointkit"] = ours
     ops = ["put", "put_writes", "get_tuple", "list10", "list_all"]
     rows = []
     for family, pair in figures.items():
+        if family == "checkpointkit":
+            continue
         for name in ("checkpointkit", "langgraph"):
             rows.append([f"{family} {name}", *(f"{pair[name][op]:,.0f}" for op in ops)])
         rows.append(

@@ -33,6 +33,7 @@ from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
 from benchmarks.report import md_table
+from benchmarks.savers import families
 from checkpointkit import MemoryCheckpointer
 
 
@@ -107,43 +108,60 @@ class Contender:
     results: dict[str, Any] = field(default_factory=dict)
 
 
+def _stored_bytes(saver: BaseCheckpointSaver[Any], thread: str) -> Callable[[], int]:
+    """How to read what `saver` stores for `thread`, as its users would measure it.
+
+    Files and databases are measured on disk (SQLite file with its WAL after a
+    checkpoint; PostgreSQL tables with indexes and TOAST); Redis by ``MEMORY
+    USAGE`` of the thread's keys; the memory savers by their serialized bytes.
+    """
+    if isinstance(saver, MemoryCheckpointer):
+        return lambda: saver.storage_bytes(thread)
+    if isinstance(saver, InMemorySaver):
+        return functools.partial(_official_memory_bytes, saver, thread)
+    if hasattr(saver, "memory_usage"):  # checkpointkit's Redis
+        return lambda: int(saver.memory_usage(thread))
+    if hasattr(saver, "disk_bytes"):  # checkpointkit's Postgres
+        return lambda: int(saver.disk_bytes())
+    if hasattr(saver, "path"):  # checkpointkit's SQLite
+        return functools.partial(_sqlite_file_bytes, str(saver.path))
+    conn = getattr(saver, "conn", None)
+    if isinstance(conn, sqlite3.Connection):  # LangGraph's SqliteSaver
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        return functools.partial(_sqlite_file_bytes, path)
+    if conn is not None:  # LangGraph's PostgresSaver: its tables, indexes and TOAST
+
+        def pg_bytes() -> int:
+            row = conn.execute(
+                "SELECT sum(pg_total_relation_size(c.oid)) AS n FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+            ).fetchone()
+            value = row["n"] if isinstance(row, dict) else row[0]
+            return int(value or 0)
+
+        return pg_bytes
+    raise TypeError(f"no storage measure for {type(saver).__name__}")
+
+
 @contextlib.contextmanager
 def contenders(workdir: str) -> Iterator[list[Contender]]:
-    """Yield every saver available here, checkpointkit's and LangGraph's."""
+    """Yield every saver available here, checkpointkit's and LangGraph's (with DeltaChannel)."""
     thread = "chat"
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack, families(workdir) as found_families:
         found: list[Contender] = []
-        ck = MemoryCheckpointer()
-        found.append(Contender("checkpointkit memory", ck, lambda: ck.storage_bytes(thread)))
-        for delta in (False, True):
-            official = InMemorySaver()
-            suffix = " +DeltaChannel" if delta else ""
+        for family in found_families:
+            ours = stack.enter_context(family.ours())
             found.append(
-                Contender(
-                    "langgraph InMemorySaver" + suffix,
-                    official,
-                    functools.partial(_official_memory_bytes, official, thread),
-                    delta=delta,
-                )
+                Contender(f"checkpointkit {family.name}", ours, _stored_bytes(ours, thread))
             )
-        try:
-            from langgraph.checkpoint.sqlite import SqliteSaver
-        except ImportError:  # the official SQLite saver is optional here
-            SqliteSaver = None
-        if SqliteSaver is not None:
+            if family.official is None:
+                continue
             for delta in (False, True):
-                path = os.path.join(workdir, f"official{'-delta' if delta else ''}.sqlite")
-                conn = sqlite3.connect(path, check_same_thread=False)
-                stack.callback(conn.close)
-                saver = SqliteSaver(conn)
-                suffix = " +DeltaChannel" if delta else ""
+                official = stack.enter_context(family.official())
+                name = f"langgraph {type(official).__name__}" + (" +DeltaChannel" if delta else "")
                 found.append(
-                    Contender(
-                        "langgraph SqliteSaver" + suffix,
-                        saver,
-                        functools.partial(_sqlite_file_bytes, path),
-                        delta=delta,
-                    )
+                    Contender(name, official, _stored_bytes(official, thread), delta=delta)
                 )
         yield found
 

@@ -172,13 +172,52 @@ def _postgres(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
     )
 
 
+def _redis(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
+    try:
+        from checkpointkit.checkpointers.redis import AsyncRedisCheckpointer, RedisCheckpointer
+    except ImportError as exc:
+        notes.append(f"redis left out: {exc}")
+        return None
+    url = os.environ.get("CHECKPOINTKIT_BENCH_REDIS_URL")
+    persistence = "the server's own settings"
+    if not url:
+        try:
+            from tests.harness.servers import RedisServer
+
+            server = RedisServer()  # like a default cache: no AOF
+            server.start()
+        except Exception as exc:  # no binaries: say so, run the rest
+            notes.append(f"redis left out: cannot start a server ({exc})")
+            return None
+        stack.callback(server.close)
+        url = server.uri
+        persistence = "no AOF, no RDB saves"
+    server_url = url
+
+    def prefix() -> str:
+        return f"bench{uuid.uuid4().hex[:8]}"
+
+    return Family(
+        "redis",
+        lambda: RedisCheckpointer.from_conn_string(server_url, prefix=prefix()),
+        None,
+        lambda: AsyncRedisCheckpointer.from_conn_string(server_url, prefix=prefix()),
+        None,
+        [f"redis: local server ({persistence}); no official LangGraph counterpart on plain Redis"],
+    )
+
+
 @contextlib.contextmanager
 def families(workdir: str) -> Iterator[list[Family]]:
     """Yield every backend family available on this machine."""
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         found = [_memory()]
-        for family in (_sqlite(workdir, notes), _postgres(stack, notes)):
+        for family in (
+            _sqlite(workdir, notes),
+            _postgres(stack, notes),
+            _redis(stack, notes),
+        ):
             if family is not None:
                 found.append(family)
                 notes.extend(family.notes)
