@@ -23,6 +23,8 @@ def test_quick_profile_runs_every_workload_on_memory_and_sqlite(tmp_path: Path) 
     assert chat_figures["langgraph InMemorySaver"]["bytes"][20] > ours["bytes"][20]
 
     api_figures = api.run(quick=True)
+    ours_side_by_side = api_figures.pop("checkpointkit")
+    assert {"memory", "sqlite"} <= set(ours_side_by_side)
     assert {"memory", "sqlite"} <= set(api_figures)
     for family in api_figures.values():
         for name in ("checkpointkit", "langgraph"):
