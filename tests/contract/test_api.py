@@ -306,6 +306,10 @@ async def test_bad_input_is_typed_and_loses_nothing(api: Api) -> None:
         await api.prune([chain.thread_id], strategy="everything")
     with pytest.raises(ConfigurationError):
         await api.put_writes(config(chain.thread_id), [("c", 1)], "task")
+    head = config(chain.thread_id, checkpoint_id=chain.head)
+    for bad_writes, task in (([(["c"], 1)], "task"), ([(None, 1)], "task"), ([("c", 1)], None)):
+        with pytest.raises(ConfigurationError):
+            await api.put_writes(head, bad_writes, task)
     with pytest.raises(CheckpointKitError):
         await api.get_tuple({"configurable": {"thread_id": chain.thread_id, "checkpoint_ns": 5}})
     await chain.check_all()

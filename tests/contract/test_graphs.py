@@ -277,3 +277,24 @@ async def test_delta_channel_state(api: Api) -> None:
 
     log = await same_as_langgraph(api, scenario)
     assert any(entry[0] == "state" and len(entry[1]["notes"]) >= 16 for entry in log)
+
+
+async def test_delete_for_runs_removes_a_real_graph_run(api: Api) -> None:
+    from uuid import uuid4
+
+    graph = fan_graph(api.saver)
+    thread = {"configurable": {"thread_id": f"runs-{uuid4().hex[:8]}"}}
+    first, second = str(uuid4()), str(uuid4())
+    for run_id in (first, second):
+        # LangGraph's server passes the run id in the config's metadata
+        config = {**thread, "metadata": {"run_id": run_id}}
+        if api.is_async:
+            await graph.ainvoke({"items": [], "total": 0}, config)
+        else:
+            graph.invoke({"items": [], "total": 0}, config)
+    runs = {t.metadata.get("run_id") for t in await api.list(thread)}
+    assert {first, second} <= runs
+    await api.delete_for_runs([first])
+    left = {t.metadata.get("run_id") for t in await api.list(thread)}
+    assert first not in left
+    assert second in left

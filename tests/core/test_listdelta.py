@@ -162,3 +162,22 @@ def test_prune_keep_last_keeps_the_newest_and_their_values() -> None:
         list(rows.values()), saver._threads["t"].blobs[""], "keep_latest", keep_last=3
     )
     assert keep == set(sorted(rows)[-3:])
+
+
+def test_a_version_a_reader_relied_on_stays_cached_after_another_put() -> None:
+    # A reader skips fetching a chain because its version is cached; a put of
+    # the same channel from another OS thread must not make it vanish.
+    saver = MemoryCheckpointer()
+    versions: dict[str, Any] = {}
+    items: list[Any] = []
+    stored = []
+    for i in range(4):
+        items = [*items, f"item {i}"]
+        stored.append(put_list(saver, "t", versions, items))
+    core = saver._core
+    rows = saver._threads["t"].blobs[""]
+    for version in stored:
+        blob = rows[("items", version)]
+        state = core.cached_list("t", "", blob)
+        assert state is not None
+        assert len(state.items) == blob.length

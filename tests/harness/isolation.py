@@ -176,6 +176,12 @@ def delete_redis_prefix(url: str, prefix: str, *, cluster: bool = False) -> int:
             deleted += client.unlink(*batch)
     finally:
         client.close()
+        if isinstance(client, redis.cluster.RedisCluster):
+            # RedisCluster.close() leaves each node's pool open (redis-py); an
+            # unclosed socket would later fail whichever test the GC runs in.
+            for node in client.get_nodes():
+                if node.redis_connection is not None:
+                    node.redis_connection.connection_pool.disconnect()
     return deleted
 
 

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pytest
+import redis
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-import redis
 from checkpointkit.checkpointers.redis import RedisCheckpointer
 
 

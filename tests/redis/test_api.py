@@ -8,11 +8,11 @@ import sys
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-import redis
 from checkpointkit.checkpointers.redis import (
     DEFAULT_PREFIX,
     AsyncRedisCheckpointer,

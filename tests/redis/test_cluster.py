@@ -11,7 +11,15 @@ from redis.cluster import RedisCluster
 
 from checkpointkit.checkpointers.redis import AsyncRedisCheckpointer, RedisCheckpointer
 from checkpointkit.checkpointers.redis._common import close_node_pools
+from tests.backends.redis import cluster_prefix
 from tests.redis.conftest import chat_graph, human
+
+
+@pytest.fixture
+def redis_cluster_prefix(redis_cluster: Any) -> Iterator[str]:
+    """A fresh prefix on the cluster, cleaned up without leaking sockets (see there)."""
+    with cluster_prefix(redis_cluster.uri) as prefix:
+        yield prefix
 
 
 @pytest.fixture

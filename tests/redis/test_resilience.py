@@ -6,13 +6,13 @@ import operator
 from typing import Annotated, Any
 
 import pytest
+import redis
 from langgraph.graph import END, START, StateGraph
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from typing_extensions import TypedDict
 
-import redis
 from checkpointkit.checkpointers.redis import AsyncRedisCheckpointer, RedisCheckpointer
 from checkpointkit.errors import BackendUnavailableError
 from tests.redis.conftest import chat_graph, human
@@ -139,3 +139,17 @@ async def test_async_saver_typed_error_and_recovery(redis_factory: Any) -> None:
         server.start()
         await graph.ainvoke({"messages": [human(1, 10)]}, cfg)
         assert len((await graph.aget_state(cfg)).values["messages"]) == 4
+
+
+def test_refused_credentials_are_a_typed_error(redis_factory: Any) -> None:
+    server = redis_factory()
+    server.command("CONFIG", "SET", "requirepass", "s3cret")
+    wrong = server.uri.replace("redis://", "redis://:wrong@")
+    with (
+        pytest.raises(BackendUnavailableError, match="credentials"),
+        RedisCheckpointer.from_conn_string(wrong, prefix="auth:", **FAST),
+    ):
+        pass
+    right = server.uri.replace("redis://", "redis://:s3cret@")
+    with RedisCheckpointer.from_conn_string(right, prefix="auth:") as saver:
+        assert saver.list_threads() == []

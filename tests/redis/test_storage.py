@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 from langchain_core.messages import AIMessage, HumanMessage
 
-import redis
 from checkpointkit import MemoryCheckpointer
 from checkpointkit.checkpointers.redis import RedisCheckpointer
 from checkpointkit.errors import DecryptionError

@@ -101,6 +101,7 @@ __all__ = [
 ]
 
 BlobKey = tuple[str, str]  # (channel, version)
+_VERSIONS_CACHED = 4  # list versions kept per channel in the per-process cache
 
 
 # --- put planning ---------------------------------------------------------------
@@ -197,7 +198,8 @@ class StorageCore:
         self._cache_size = cache_size
         self.verify_items = verify_items
         self._contextual = is_contextual(serde)
-        self._cache: OrderedDict[tuple[str, str, str], ListState] = OrderedDict()
+        # (thread, ns, channel) -> the latest few list versions, newest last
+        self._cache: OrderedDict[tuple[str, str, str], list[ListState]] = OrderedDict()
         self._cache_lock = threading.Lock()
         # ids of objects written (put_writes) since the last put, per (thread, ns)
         self._touched: dict[tuple[str, str], set[int]] = {}
@@ -234,12 +236,16 @@ class StorageCore:
 
     # -- cache -------------------------------------------------------------------
 
-    def _cached(self, key: tuple[str, str, str]) -> ListState | None:
+    def _cached(self, key: tuple[str, str, str], version: str | None = None) -> ListState | None:
+        """Return the newest cached version of a list channel, or the given one."""
         with self._cache_lock:
-            state = self._cache.get(key)
-            if state is not None:
-                self._cache.move_to_end(key)
-            return state
+            states = self._cache.get(key)
+            if not states:
+                return None
+            self._cache.move_to_end(key)
+            if version is None:
+                return states[-1]
+            return next((s for s in reversed(states) if s.version == version), None)
 
     def remember(
         self, thread_id: str, checkpoint_ns: str, learned: Mapping[str, ListState]
@@ -250,7 +256,11 @@ class StorageCore:
         with self._cache_lock:
             for channel, state in learned.items():
                 key = (thread_id, checkpoint_ns, channel)
-                self._cache[key] = state
+                # A few versions, not one: a reader that skipped fetching a
+                # chain because a version was cached must still find it after
+                # another thread's put of the same channel.
+                states = [s for s in self._cache.get(key, ()) if s.version != state.version]
+                self._cache[key] = [*states[-(_VERSIONS_CACHED - 1) :], state]
                 self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -293,7 +303,10 @@ class StorageCore:
         return decode_skeleton(data, checkpoint_id, self.serde.loads_typed)
 
     def encode_metadata(self, config: RunnableConfig, metadata: CheckpointMetadata) -> str:
-        merged = get_serializable_checkpoint_metadata(config, metadata)
+        """Merge the config's metadata into the checkpoint's (as LangGraph does); JSON text."""
+        return self._metadata_json(get_serializable_checkpoint_metadata(config, metadata))
+
+    def _metadata_json(self, merged: Mapping[str, Any]) -> str:
         try:
             return json.dumps(merged, ensure_ascii=False, default=_json_default)
         except (TypeError, ValueError) as exc:
@@ -323,8 +336,10 @@ class StorageCore:
         if not isinstance(checkpoint_id, str) or not checkpoint_id:
             raise ConfigurationError("checkpoint has no 'id'")
         values = checkpoint.get("channel_values") or {}
-        meta_json = self.encode_metadata(config, metadata)
-        run_id = metadata.get("run_id") if isinstance(metadata, Mapping) else None
+        # LangGraph passes the run id in the config; it reaches the merged metadata
+        merged = get_serializable_checkpoint_metadata(config, metadata)
+        meta_json = self._metadata_json(merged)
+        run_id = merged.get("run_id")
         row = CheckpointRow(
             thread_id=thread_id,
             checkpoint_ns=ns,
@@ -443,6 +458,20 @@ class StorageCore:
         checkpoint_id = checkpoint_id_of(config)
         if checkpoint_id is None:
             raise ConfigurationError("put_writes needs a config with a 'checkpoint_id'")
+        if not isinstance(task_id, str) or not isinstance(task_path, str):
+            raise ConfigurationError(
+                f"task_id and task_path must be strings, got {type(task_id).__name__} "
+                f"and {type(task_path).__name__}"
+            )
+        for write in writes:
+            if not isinstance(write, (tuple, list)) or len(write) != 2:
+                raise ConfigurationError(
+                    f"each write must be a (channel, value) pair, got {write!r}"
+                )
+            if not isinstance(write[0], str) or not write[0]:
+                raise ConfigurationError(
+                    f"write channel must be a non-empty string, got {write[0]!r}"
+                )
         self._note_touched(thread_id, ns, (value for _, value in writes))
         rows = []
         for i, (channel, value) in enumerate(writes):
@@ -668,8 +697,8 @@ class StorageCore:
         the graph holds). With `verify_items`, it is used only while every
         item's fingerprint still matches.
         """
-        state = self._cached((thread_id, checkpoint_ns, blob.channel))
-        if state is None or state.version != blob.version:
+        state = self._cached((thread_id, checkpoint_ns, blob.channel), blob.version)
+        if state is None:
             return None
         if state.marks is not None and fingerprints(state.items) != state.marks:
             return None

@@ -68,8 +68,6 @@ from checkpointkit.checkpointers.redis import _loops  # async-only
 from checkpointkit.checkpointers.redis._codec import (
     decode_row,
     decode_writes,
-    encode_blob,
-    encode_row,
     encode_write,
     text,
 )
@@ -87,22 +85,22 @@ from checkpointkit.checkpointers.redis._decode import (
     PageDecoder,
     ThreadCursor,
     blob_pairs,
+    delta_history_of,
     dump_rows,
     missing_bases,
+    put_args,
     restore_args,
     rows_with_kinds,
     storage_bytes_of,
+    thread_info_of,
     unkept_fields,
 )
 from checkpointkit.checkpointers.redis._keys import (
     DEFAULT_PREFIX,
     Layout,
-    blob_field,
-    cross_member,
     cross_range,
     escape,
-    ns_member,
-    ns_range,
+    list_scope,
     row_field,
 )
 from checkpointkit.checkpointers.redis._scripts import (
@@ -203,7 +201,6 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
             raise ConfigurationError(f"page_size must be an int >= 1, got {page_size!r}")
         self._client = client
         self._io: Any = client  # redis-py's command methods are untyped or flavour-typed
-        self._cluster = isinstance(client, AsyncRedisCluster)
         self._layout = Layout(prefix)
         self._retention = Retention.of(ttl, refresh_on_read, keep_last)
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
@@ -332,15 +329,10 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         if config is None:
             source = self._list_merged(wanted, before_id, limit)
         else:
-            thread_id = thread_id_of(config)
-            # A `checkpoint_ns` key, even "", means that namespace only (the root included).
-            named = config["configurable"].get("checkpoint_ns") is not None
-            ns = checkpoint_ns_of(config) if named else None
-            only = checkpoint_id_of(config)
-            if only is not None and before_id is not None and not only < before_id:
+            scope = list_scope(config, before_id)
+            if scope is None:
                 return
-            bounds = cross_range(before_id, only) if ns is None else ns_range(ns, before_id, only)
-            source = self._list_thread(thread_id, ns, bounds, wanted, limit)
+            source = self._list_thread(*scope, wanted, limit)
         if limit == 0:
             return
         remaining = limit
@@ -470,18 +462,11 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
         wanted = list(dict.fromkeys([escape(c) for c in channels]))
-        fields, values, writes, pairs = await self._eval(
+        reply = await self._eval(
             HISTORY, self._layout.thread_keys(thread_id),
             [escape(ns), escape(checkpoint_id or ""), *wanted],
         )  # fmt: skip
-        ancestors = [decode_row(thread_id, f, v) for f, v in zip(fields, values, strict=True)]
-        blobs = blob_pairs(thread_id, pairs).get(ns, {})
-        steps = self._core.delta_history_walk(ancestors, blobs, channels)
-        by_id = {
-            row.checkpoint_id: decode_writes(thread_id, f, w)
-            for row, f, w in zip(ancestors, fields, writes, strict=True)
-        }
-        return self._core.delta_history(steps, blobs, by_id, channels)
+        return delta_history_of(self._core, thread_id, ns, reply, channels)
 
     async def alist_threads(
         self, filter: dict[str, Any] | None = None, limit: int | None = None
@@ -494,16 +479,10 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         )
         infos = []
         for (thread_id, bucket, score), reply in zip(entries, replies, strict=True):
-            if reply is None:
+            if reply is None:  # the thread expired or was deleted meanwhile
                 await self._unindex(thread_id, bucket, score)
-                continue
-            if not reply[0]:
-                continue
-            count, first_field, first_value, last_field, last_value = reply
-            first = decode_row(thread_id, first_field, first_value)
-            last = decode_row(thread_id, last_field, last_value)
-            metadata = self._core.decode_metadata(last.metadata)
-            infos.append(ThreadInfo(thread_id, metadata, int(count), first.ts, last.ts))
+            elif (info := thread_info_of(self._core, thread_id, reply)) is not None:
+                infos.append(info)
         infos = [i for i in infos if not wanted or metadata_matches(i.metadata, wanted)]
         infos.sort(key=lambda i: (i.updated_at, i.thread_id), reverse=True)
         return infos[:limit] if limit is not None else infos
@@ -526,17 +505,8 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         thread_id, ns = row.thread_id, row.checkpoint_ns
         keys = self._layout.thread_keys(thread_id)
         await self._announce(thread_id)
-        counted = "n" + escape(ns) if self._retention.keep_last else ""
-        head = [
-            self._retention.ttl_ms, row_field(ns, row.checkpoint_id),
-            encode_row(row, plan.versions), ns_member(ns, row.checkpoint_id),
-            cross_member(ns, row.checkpoint_id), counted,
-        ]  # fmt: skip
         for _ in range(_PUT_ATTEMPTS):
-            bases = sorted(blob_field(ns, channel, base) for channel, base in plan.delta_bases)
-            args: builtins.list[Any] = [*head, len(bases), *bases]
-            for blob in plan.blobs:
-                args += [blob_field(ns, blob.channel, blob.version), encode_blob(blob)]
+            args = put_args(plan, self._retention.ttl_ms, count=bool(self._retention.keep_last))
             reply = await self._eval(PUT, keys, args)
             if reply[0]:
                 break
@@ -758,30 +728,40 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
             raise translate(exc, script.name) from exc
 
     async def _eval_many(self, script: Script, calls: Sequence[Call]) -> builtins.list[Any]:
-        """Run a script once per call, pipelined (per node on a cluster)."""
+        """Run a script once per call, pipelined (per node on a cluster).
+
+        Calls answered NOSCRIPT (nodes that lost or never had the script) are
+        sent again in one more pipeline, with the script's body.
+        """
         if (loop := self._foreign_loop()) is not None:  # async-only
             return await _loops.forward(loop, self._eval_many(script, calls))
         results: builtins.list[Any] = []
         for start in range(0, len(calls), _BATCH):
             chunk = calls[start : start + _BATCH]
-            try:
-                async with self._io.pipeline(transaction=False) as pipe:
-                    for keys, args in chunk:
-                        if self._cluster:
-                            # Cluster pipelines refuse EVALSHA (scripts are cached per node).
-                            pipe.execute_command("EVAL", script.body, len(keys), *keys, *args)
-                        else:
-                            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                    replies = await pipe.execute(raise_on_error=False)
-            except (RedisError, RedisClusterException) as exc:
-                raise translate(exc, script.name) from exc
-            for (keys, args), reply in zip(chunk, replies, strict=True):
-                if isinstance(reply, NoScriptError):
-                    reply = await self._eval(script, keys, args)
-                elif isinstance(reply, BaseException):
+            replies = await self._pipeline("EVALSHA", script, chunk)
+            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:
+                again = await self._pipeline("EVAL", script, [chunk[i] for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, BaseException):
                     raise translate(reply, script.name) from reply
-                results.append(reply)
+            results += replies
         return results
+
+    async def _pipeline(
+        self, command: str, script: Script, calls: Sequence[Call]
+    ) -> builtins.list[Any]:
+        """Send EVALSHA or EVAL calls in one pipeline; errors come back as values."""
+        source = script.sha if command == "EVALSHA" else script.body
+        try:
+            async with self._io.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.execute_command(command, source, len(keys), *keys, *args)
+                return builtins.list(await pipe.execute(raise_on_error=False))
+        except (RedisError, RedisClusterException) as exc:
+            raise translate(exc, script.name) from exc
 
     def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:  # async-only
         """Return the saver's loop when called from another running loop (bind it first)."""

@@ -2,10 +2,10 @@
 
 The two classes (`_async` and its generated twin `_sync`) differ only in how
 they wait for Redis. Everything else they need lives here: option checking
-(`Retention`), translation of redis-py errors into checkpointkit's typed
-errors, the small per-process state a saver keeps (which threads it has
-announced to the threads index, which list versions it holds intact), and
-the measurement methods each flavour bridges from the other.
+(`Retention`), the client's retry policy, translation of redis-py errors into
+checkpointkit's typed errors, the small per-process state a saver keeps
+(which threads it has announced to the threads index, which list versions it
+holds intact), and the measurement methods each flavour bridges from the other.
 """
 
 from __future__ import annotations
@@ -158,11 +158,16 @@ def translate(exc: BaseException, action: str) -> CheckpointKitError:
         exc: What redis-py raised.
         action: What was being done, for the message (e.g. "put").
     """
+    from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisClusterException, ResponseError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     message = str(exc) or type(exc).__name__
+    if isinstance(exc, AuthenticationError):
+        return BackendUnavailableError(
+            f"Redis refused the credentials during {action}: {message}; check the user "
+            "and password in the URL (redis://user:password@host:port/db)"
+        )
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError, RedisClusterException)):
         return BackendUnavailableError(
             f"Redis is unreachable during {action}: {message}; check the server, or retry "

@@ -4,8 +4,8 @@ The Lua scripts (`_scripts`) return stored values untouched, as flat
 field/value lists; these helpers turn them into the storage core's rows
 (`CheckpointRow`, `BlobRow`, `WriteRow`) and, for ``list``, into checkpoint
 tuples, keeping what a listing has already received (`PageDecoder`) so later
-pages skip it. They also decide what a prune or ``keep_last`` deletes and
-build the arguments of a copy. No I/O happens here.
+pages skip it; and the other way, they build the arguments of a put or a
+copy, and decide what a prune or ``keep_last`` deletes. No I/O happens here.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.base import CheckpointTuple, DeltaChannelHistory
 
 from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
-from checkpointkit.checkpointers.base import BlobKey, ListMemo, StorageCore, moved_checkpoint
+from checkpointkit.checkpointers.base import (
+    BlobKey,
+    ListMemo,
+    PutPlan,
+    StorageCore,
+    ThreadInfo,
+    moved_checkpoint,
+)
 from checkpointkit.checkpointers.redis._codec import (
     decode_blob,
     decode_row,
@@ -31,6 +38,7 @@ from checkpointkit.checkpointers.redis._codec import (
 from checkpointkit.checkpointers.redis._keys import (
     blob_field,
     cross_member,
+    escape,
     ns_member,
     parse_blob_field,
     row_field,
@@ -42,12 +50,15 @@ __all__ = [
     "PageDecoder",
     "ThreadCursor",
     "blob_pairs",
+    "delta_history_of",
     "dump_rows",
     "keep_last_ids",
     "missing_bases",
+    "put_args",
     "restore_args",
     "rows_with_kinds",
     "storage_bytes_of",
+    "thread_info_of",
     "unkept_fields",
 ]
 
@@ -278,3 +289,50 @@ def restore_args(
             if records:
                 write_args += [field, len(records), *records]
     return [len(row_args) // 4, len(blob_args) // 2, *row_args, *blob_args, *write_args]
+
+
+def put_args(plan: PutPlan, ttl_ms: int, *, count: bool) -> list[Any]:
+    """Build the PUT arguments of a planned checkpoint (see `_scripts.PUT`).
+
+    Args:
+        plan: The rows to store.
+        ttl_ms: The thread's TTL (0: none).
+        count: Ask for the number of checkpoints in the namespace (``keep_last``).
+    """
+    row = plan.checkpoint
+    ns, checkpoint_id = row.checkpoint_ns, row.checkpoint_id
+    bases = sorted(blob_field(ns, channel, base) for channel, base in plan.delta_bases)
+    args: list[Any] = [
+        ttl_ms, row_field(ns, checkpoint_id), encode_row(row, plan.versions),
+        ns_member(ns, checkpoint_id), cross_member(ns, checkpoint_id),
+        "n" + escape(ns) if count else "", len(bases), *bases,
+    ]  # fmt: skip
+    for blob in plan.blobs:
+        args += [blob_field(ns, blob.channel, blob.version), encode_blob(blob)]
+    return args
+
+
+def thread_info_of(core: StorageCore, thread_id: str, reply: Sequence[Any]) -> ThreadInfo | None:
+    """Decode a THREAD_INFO reply (None: no checkpoint in the root namespace)."""
+    if not reply[0]:
+        return None
+    count, first_field, first_value, last_field, last_value = reply
+    first = decode_row(thread_id, first_field, first_value)
+    last = decode_row(thread_id, last_field, last_value)
+    metadata = core.decode_metadata(last.metadata)
+    return ThreadInfo(thread_id, metadata, int(count), first.ts, last.ts)
+
+
+def delta_history_of(
+    core: StorageCore, thread_id: str, ns: str, reply: Sequence[Any], channels: Sequence[str]
+) -> dict[str, DeltaChannelHistory]:
+    """Answer ``get_delta_channel_history`` from a HISTORY reply (the ancestors' rows)."""
+    fields, values, writes, pairs = reply
+    ancestors = [decode_row(thread_id, f, v) for f, v in zip(fields, values, strict=True)]
+    blobs = blob_pairs(thread_id, pairs).get(ns, {})
+    steps = core.delta_history_walk(ancestors, blobs, channels)
+    by_id = {
+        row.checkpoint_id: decode_writes(thread_id, f, w)
+        for row, f, w in zip(ancestors, fields, writes, strict=True)
+    }
+    return core.delta_history(steps, blobs, by_id, channels)

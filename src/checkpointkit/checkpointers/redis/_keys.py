@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import zlib
 
+from langchain_core.runnables import RunnableConfig
+
+from checkpointkit.checkpointers.base import checkpoint_id_of, checkpoint_ns_of, thread_id_of
 from checkpointkit.errors import ConfigurationError
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "cross_member",
     "cross_range",
     "escape",
+    "list_scope",
     "ns_member",
     "ns_range",
     "parse_blob_field",
@@ -184,3 +188,23 @@ def cross_range(before: str | None = None, only: str | None = None) -> tuple[str
         return "(c" + escape(only) + "\x01", "[c" + escape(only) + "\x00"
     upper = "(c" + escape(before) + "\x00" if before is not None else "(d"
     return upper, "[c"
+
+
+def list_scope(
+    config: RunnableConfig, before: str | None
+) -> tuple[str, str | None, tuple[str, str]] | None:
+    """Return what ``list(config, before=...)`` reads of one thread, or None for nothing.
+
+    Returns:
+        The thread id, the namespace (None: all of them, through the ``c``
+        family of the index) and the ``(max, min)`` lex bounds to page through.
+    """
+    thread_id = thread_id_of(config)
+    # A `checkpoint_ns` key, even "", means that namespace only (the root included).
+    named = config["configurable"].get("checkpoint_ns") is not None
+    ns = checkpoint_ns_of(config) if named else None
+    only = checkpoint_id_of(config)
+    if only is not None and before is not None and not only < before:
+        return None
+    bounds = cross_range(before, only) if ns is None else ns_range(ns, before, only)
+    return thread_id, ns, bounds
