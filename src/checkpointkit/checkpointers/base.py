@@ -533,6 +533,8 @@ class StorageCore:
             skeleton = self.decode_skeleton(row.skeleton, row.checkpoint_id)
         else:
             skeleton.setdefault("id", row.checkpoint_id)
+        # Only a list page (a caller-given memo) reads older versions next.
+        seed = memo is not None
         memo = ListMemo() if memo is None else memo
         values: dict[str, Any] = {}
         lists: dict[str, ListState] = {}
@@ -546,7 +548,7 @@ class StorageCore:
                 state = self.cached_list(row.thread_id, row.checkpoint_ns, blob)
                 if state is None:
                     state = self.rebuild_list(blob, blobs, memo)
-                elif (blob.channel, blob.version) not in memo.states:
+                elif seed and (blob.channel, blob.version) not in memo.states:
                     memo.states[(blob.channel, blob.version)] = state
                     memo.seed_prefixes(state, blob, blobs)
                 lists[channel] = state
