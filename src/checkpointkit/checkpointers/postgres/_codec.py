@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,7 +26,6 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointMetadata
 
-from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
@@ -43,7 +41,6 @@ __all__ = [
     "CheckpointSummary",
     "Fetched",
     "KeepRule",
-    "RecentLists",
     "SweepResult",
     "blob_params",
     "check_texts",
@@ -83,46 +80,6 @@ class SweepResult:
     expired_threads: int = 0  # threads deleted because their TTL passed
     pruned_threads: int = 0  # threads trimmed to `keep_last` checkpoints per namespace
     deleted_checkpoints: int = 0  # checkpoints deleted by the trimming
-
-
-class RecentLists:
-    """The list versions this process last stored or read, per (thread, namespace).
-
-    ``get_tuple`` names them to the server, which then sends no delta-chain
-    rows for them: the storage core rebuilds them from its own cache
-    (`StorageCore.cached_list`). Only a hint: when the core's copy turned out
-    to be gone, the read is repeated with the chain rows.
-
-    Args:
-        size: How many (thread, namespace) entries to keep.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._versions: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
-
-    def note(self, thread_id: str, ns: str, lists: Mapping[str, ListState]) -> None:
-        if not lists:
-            return
-        with self._lock:
-            known = self._versions.setdefault((thread_id, ns), {})
-            known.update((channel, state.version) for channel, state in lists.items())
-            self._versions.move_to_end((thread_id, ns))
-            while len(self._versions) > self._size:
-                self._versions.popitem(last=False)
-
-    def params(self, thread_id: str, ns: str) -> dict[str, list[str]]:
-        """Return the ``cached_*`` parameters of ``get_tuple`` for a thread and namespace."""
-        with self._lock:
-            known = dict(self._versions.get((thread_id, ns), {}))
-        return {"cached_channels": list(known), "cached_versions": list(known.values())}
-
-    def forget(self, thread_ids: Iterable[str]) -> None:
-        doomed = set(thread_ids)
-        with self._lock:
-            for key in [k for k in self._versions if k[0] in doomed]:
-                del self._versions[key]
 
 
 # --- text and metadata ------------------------------------------------------------
@@ -192,8 +149,26 @@ def index_form(value: Any) -> Any:
     return value
 
 
+# Tokens of JSON text whose index form differs: booleans, non-finite
+# numbers, an escaped NUL and the escape character itself.
+_INDEX_TOKENS = ("true", "false", "NaN", "Infinity", "\\u0000", _ESCAPE)
+
+
 def index_json(metadata_json: str) -> str:
-    """Return the JSONB index copy of a checkpoint's exact metadata JSON."""
+    """Return the JSONB index copy of a checkpoint's exact metadata JSON.
+
+    Most metadata has nothing the index form changes: its text is returned
+    as it is, without parsing it (a token inside a string only sends it down
+    the slow path).
+    """
+    if not any(token in metadata_json for token in _INDEX_TOKENS):
+        if metadata_json.isascii():
+            return metadata_json
+        try:
+            metadata_json.encode()  # a lone surrogate must be escaped
+            return metadata_json
+        except UnicodeEncodeError:
+            pass
     return json.dumps(index_form(json.loads(metadata_json)), ensure_ascii=False, allow_nan=False)
 
 
@@ -268,32 +243,40 @@ def bases_params(plan: PutPlan) -> dict[str, Any]:
     }
 
 
-def write_params(rows: Sequence[WriteRow]) -> dict[str, Any]:
-    """Return the parameters of ``put_writes`` for one task's planned rows.
+def write_params(rows: Sequence[WriteRow]) -> tuple[int, int, dict[str, Any]]:
+    """Return the ``put_writes`` row counts and parameters for one task's planned rows.
 
-    A special write (negative index) given twice in one call is stored once,
-    the later one winning, as the memory checkpointer does.
+    Returns:
+        How many ordinary rows (first-wins) and special rows (replaced) the
+        statement inserts, and its parameters (`Queries.put_writes`), the
+        ordinary rows numbered first. A row given twice in one call is stored
+        once, as the memory checkpointer does: the first ordinary one, the
+        last special one.
     """
     first = rows[0]
     check_texts("checkpoint key", (first.thread_id, first.checkpoint_ns, first.checkpoint_id))
     check_texts("task", (first.task_id, first.task_path))
     check_texts("write channel", (w.channel for w in rows))
-    by_idx: dict[int, WriteRow] = {}
+    kept: dict[int, WriteRow] = {}
+    replaced: dict[int, WriteRow] = {}
     for w in rows:
-        if w.idx < 0 or w.idx not in by_idx:
-            by_idx[w.idx] = w
-    kept = list(by_idx.values())
-    return {
+        if w.idx < 0:
+            replaced[w.idx] = w
+        elif w.idx not in kept:
+            kept[w.idx] = w
+    params: dict[str, Any] = {
         "thread_id": first.thread_id,
         "checkpoint_ns": first.checkpoint_ns,
         "checkpoint_id": first.checkpoint_id,
         "task_id": first.task_id,
         "task_path": first.task_path,
-        "idx": [w.idx for w in kept],
-        "channels": [w.channel for w in kept],
-        "types": [w.type for w in kept],
-        "payloads": [w.payload for w in kept],
     }
+    for i, w in enumerate((*kept.values(), *replaced.values())):
+        params[f"idx{i}"] = w.idx
+        params[f"channel{i}"] = w.channel
+        params[f"type{i}"] = w.type
+        params[f"payload{i}"] = w.payload
+    return len(kept), len(replaced), params
 
 
 def copied_write_params(writes: Sequence[WriteRow]) -> dict[str, list[Any]]:

@@ -8,7 +8,8 @@ The saver runs every operation through one retry loop. A failure is:
 * a *conflict* (deadlock, serialization failure): PostgreSQL rolled the
   transaction back, so an idempotent operation simply runs again;
 * a lock timeout (``lock_timeout`` expired): `LockTimeoutError`;
-* missing tables with auto-setup turned off: `ConfigurationError`;
+* missing tables or functions with auto-setup turned off (or tables of an
+  older schema version): `ConfigurationError`;
 * anything else: the psycopg error itself, unchanged.
 """
 
@@ -90,5 +91,11 @@ def translate(exc: psycopg.Error) -> CheckpointKitError | None:
         return ConfigurationError(
             f"checkpointkit's tables are missing ({exc}); call setup() once, or create the "
             "saver with auto_setup=True"
+        )
+    if exc.sqlstate == "42883":  # undefined_function: tables of schema version 1
+        return ConfigurationError(
+            f"checkpointkit's functions are missing ({exc}); the tables are older than "
+            "this checkpointkit: call setup() once to migrate them, or create the saver "
+            "with auto_setup=True"
         )
     return None

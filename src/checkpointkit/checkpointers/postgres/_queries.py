@@ -11,7 +11,8 @@ statement each returning one *row stream* (`_ROW_STREAM`): checkpoint rows,
 the blob rows they need (their channel versions and, for list deltas, the
 rows of each delta chain up to that version) and their pending writes, all
 in one column layout, told apart by the first column (0, 1, 2) and decoded
-by `_codec.decode_rows`.
+by `_codec.decode_rows`. ``get_tuple`` and ``put`` call the functions of
+schema version 2 (`_functions`), whose plans each session caches.
 """
 
 from __future__ import annotations
@@ -21,31 +22,36 @@ from typing import NamedTuple
 
 from psycopg import sql
 
+from checkpointkit.checkpointers.postgres._functions import GET_TUPLE_CALL, PUT_CALL
 from checkpointkit.checkpointers.postgres._schema import BOOTSTRAP, MIGRATIONS, Names
 
 __all__ = ["ListShape", "Queries"]
 
 # The tail of every row-stream statement. Expects CTEs `page` (checkpoint
 # rows, with an `ord` column) and `keys` (thread_id, checkpoint_ns, channel,
-# version: the blob keys to read), and a `{write_filter}` on `w`.
+# version: the blob keys to read), and a `{write_filter}` on `w`. Every blob
+# and write is looked up through an index from a LATERAL subquery that the
+# planner cannot flatten (LIMIT / OFFSET), so the plan never depends on row
+# estimates: with stale statistics a join may otherwise hash a whole
+# thread's values to find the ten a checkpoint needs.
 _ROW_STREAM = """
 own AS (
-    SELECT DISTINCT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.kind, b.chain, b.seq
-    FROM keys k JOIN {blobs} b
-      ON b.thread_id = k.thread_id AND b.checkpoint_ns = k.checkpoint_ns
-     AND b.channel = k.channel AND b.version = k.version
+    SELECT b.*
+    FROM (SELECT DISTINCT thread_id, checkpoint_ns, channel, version FROM keys) k
+    CROSS JOIN LATERAL (
+        SELECT * FROM {blobs} b
+        WHERE b.thread_id = k.thread_id AND b.checkpoint_ns = k.checkpoint_ns
+          AND b.channel = k.channel AND b.version = k.version
+        LIMIT 1
+    ) b
 ),
-wanted AS (
-    SELECT thread_id, checkpoint_ns, channel, version FROM own
-    UNION
-    SELECT c.thread_id, c.checkpoint_ns, c.channel, c.version
-    FROM (
+chains AS (
+    SELECT c.* FROM (
         SELECT thread_id, checkpoint_ns, channel, chain, max(seq) AS seq
-        FROM own WHERE kind = 3 {skip_cached}
+        FROM own WHERE kind = 3 AND {chain_rows}
         GROUP BY thread_id, checkpoint_ns, channel, chain
-    ) o JOIN {blobs} c
-      ON c.thread_id = o.thread_id AND c.checkpoint_ns = o.checkpoint_ns
-     AND c.channel = o.channel AND c.chain = o.chain AND c.seq < o.seq AND {chain_rows}
+    ) c
+    {unheld}
 )
 SELECT 0 AS r, p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_id, p.run_id, p.ts,
        NULL::text, p.ord::int4, NULL::int4, NULL::int4, NULL::bool, p.skeleton, p.metadata
@@ -53,17 +59,44 @@ FROM page p
 UNION ALL
 SELECT 1, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.chain, b.base,
        b.kind::int4, b.seq, b.length, b.wrapped, b.payload, b.ops
-FROM wanted x JOIN {blobs} b
-  ON b.thread_id = x.thread_id AND b.checkpoint_ns = x.checkpoint_ns
- AND b.channel = x.channel AND b.version = x.version
+FROM own b
+UNION ALL
+SELECT 1, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.chain, b.base,
+       b.kind::int4, b.seq, b.length, b.wrapped, b.payload, b.ops
+FROM chains c CROSS JOIN LATERAL (
+    SELECT * FROM {blobs} b
+    WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+      AND b.channel = c.channel AND b.chain = c.chain AND b.seq < c.seq
+    OFFSET 0
+) b
+WHERE NOT EXISTS (
+    SELECT 1 FROM own o
+    WHERE o.thread_id = b.thread_id AND o.checkpoint_ns = b.checkpoint_ns
+      AND o.channel = b.channel AND o.version = b.version
+)
 UNION ALL
 SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.task_path, w.channel,
        w.type, w.idx, NULL, NULL, NULL, w.payload, NULL
-FROM page p JOIN {writes} w
-  ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.checkpoint_ns
- AND w.checkpoint_id = p.checkpoint_id
-{write_filter}
+FROM page p CROSS JOIN LATERAL (
+    SELECT * FROM {writes} w
+    WHERE w.thread_id = p.thread_id AND w.checkpoint_ns = p.checkpoint_ns
+      AND w.checkpoint_id = p.checkpoint_id {write_filter}
+    OFFSET 0
+) w
 """
+
+# A `list` page leaves out the chain rows of the list versions the reader
+# holds: those of its cache, and those it rebuilt on the pages before. A
+# held version of the same chain at the same position or later lets the
+# reader slice the page's versions out of it (`ListMemo.seed_prefixes`);
+# when it cannot (a fork, an edit), it reads the page again naming none.
+_UNHELD = """WHERE NOT EXISTS (
+    SELECT 1 FROM unnest(%(held_threads)s::text[], %(held_namespaces)s::text[],
+                         %(held_channels)s::text[], %(held_chains)s::text[],
+                         %(held_seqs)s::int4[]) AS h(thread_id, checkpoint_ns, channel, chain, seq)
+    WHERE h.thread_id = c.thread_id AND h.checkpoint_ns = c.checkpoint_ns
+      AND h.channel = c.channel AND h.chain = c.chain AND h.seq >= c.seq
+)"""
 
 _CHECKPOINT_COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_id, run_id, ts, skeleton, metadata, versions"
@@ -84,10 +117,7 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SE
     payload = EXCLUDED.payload""",
 }
 _NO_WRITE_FILTER = ""
-# Versions the reader holds intact in its list cache need no chain rows.
-_SKIP_CACHED = """AND (channel, version) NOT IN (
-    SELECT * FROM unnest(%(cached_channels)s::text[], %(cached_versions)s::text[]))"""
-_DELTA_WRITE_FILTER = "WHERE w.channel = ANY(%(channels)s::text[])"
+_DELTA_WRITE_FILTER = "AND w.channel = ANY(%(channels)s::text[])"
 
 # Blob keys of a page: every channel version its checkpoints reference.
 _PAGE_KEYS = """
@@ -97,95 +127,27 @@ keys AS (
 ),
 """
 
-_PUT = """
-WITH lock AS (
-    SELECT pg_advisory_xact_lock_shared(%(lock_a)s::int4, %(lock_b)s::int4)
-),
-new_blobs AS (
-    INSERT INTO {blobs} AS b (thread_id, checkpoint_ns, channel, version, kind, type, payload,
-                              chain, seq, base, ops, length, wrapped)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, r.*
-    FROM lock, unnest(%(channels)s::text[], %(versions)s::text[], %(kinds)s::int2[],
-                      %(types)s::text[], %(payloads)s::bytea[], %(chains)s::text[],
-                      %(seqs)s::int4[], %(bases)s::text[], %(ops)s::bytea[],
-                      %(lengths)s::int4[], %(wrapped)s::bool[]) AS r
-    {replace_blob}
-    -- A list row may be the base of later deltas: its version is unique per
-    -- write, so the stored row already holds this value; keep it as it is.
-    WHERE b.kind < 2
-),
-new_checkpoint AS (
-    INSERT INTO {checkpoints} AS c (thread_id, checkpoint_ns, checkpoint_id, parent_id, run_id,
-                                    ts, skeleton, metadata, metadata_idx, versions)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_id)s, %(run_id)s,
-           %(ts)s, %(skeleton)s, %(metadata)s, %(metadata_idx)s::jsonb, %(channel_versions)s::jsonb
-    FROM lock
-    {replace_checkpoint}
-    RETURNING (xmax = 0) AS inserted
+# A task's writes: ordinary ones (idx >= 0) first-wins, special ones replaced.
+# Rows are bound one by one (not unnested from arrays), which plans in tens
+# of microseconds and spares the client the cost of dumping arrays.
+_WRITE_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, payload"
 )
-INSERT INTO {threads} AS t (thread_id, checkpoint_count, total_count, first_id, created_at,
-                            latest_id, updated_at, metadata, metadata_idx)
-SELECT %(thread_id)s, (n.inserted AND %(root)s)::int, n.inserted::int,
-       r.id, r.ts, r.id, r.ts, r.metadata, r.metadata_idx
-FROM new_checkpoint n LEFT JOIN (
-    SELECT %(checkpoint_id)s::text AS id, %(ts)s::text AS ts, %(metadata)s::bytea AS metadata,
-           %(metadata_idx)s::jsonb AS metadata_idx
-    WHERE %(root)s
-) r ON true
-ON CONFLICT (thread_id) DO UPDATE SET
-    checkpoint_count = t.checkpoint_count + EXCLUDED.checkpoint_count,
-    total_count = t.total_count + EXCLUDED.total_count,
-    first_id = CASE WHEN EXCLUDED.first_id <= t.first_id OR t.first_id IS NULL
-               THEN coalesce(EXCLUDED.first_id, t.first_id) ELSE t.first_id END,
-    created_at = CASE WHEN EXCLUDED.first_id <= t.first_id OR t.first_id IS NULL
-                 THEN coalesce(EXCLUDED.created_at, t.created_at) ELSE t.created_at END,
-    latest_id = CASE WHEN EXCLUDED.latest_id >= t.latest_id OR t.latest_id IS NULL
-                THEN coalesce(EXCLUDED.latest_id, t.latest_id) ELSE t.latest_id END,
-    updated_at = CASE WHEN EXCLUDED.latest_id >= t.latest_id OR t.latest_id IS NULL
-                 THEN coalesce(EXCLUDED.updated_at, t.updated_at) ELSE t.updated_at END,
-    metadata = CASE WHEN EXCLUDED.latest_id >= t.latest_id OR t.latest_id IS NULL
-               THEN coalesce(EXCLUDED.metadata, t.metadata) ELSE t.metadata END,
-    metadata_idx = CASE WHEN EXCLUDED.latest_id >= t.latest_id OR t.latest_id IS NULL
-                   THEN coalesce(EXCLUDED.metadata_idx, t.metadata_idx) ELSE t.metadata_idx END,
-    touched_at = now()
-"""
+_WRITE_ROW = (
+    "(%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s, "
+    "%(idx{i})s::int4, %(channel{i})s, %(type{i})s, %(payload{i})s::bytea)"
+)
+_WRITES_KEEP = """INSERT INTO {writes} ({columns}) VALUES {rows}
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"""
+_WRITES_REPLACE = """INSERT INTO {writes} ({columns}) VALUES {rows}
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+    task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type,
+    payload = EXCLUDED.payload"""
 
 _EXISTING_BASES = """
 SELECT channel, version FROM {blobs}
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
   AND (channel, version) IN (SELECT * FROM unnest(%(channels)s::text[], %(versions)s::text[]))
-"""
-
-_PUT_WRITES = """
-WITH rows AS (
-    SELECT * FROM unnest(%(idx)s::int4[], %(channels)s::text[], %(types)s::text[],
-                         %(payloads)s::bytea[]) AS r(idx, channel, type, payload)
-),
-first_wins AS (
-    INSERT INTO {writes} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx,
-                          channel, type, payload)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
-           idx, channel, type, payload
-    FROM rows WHERE idx >= 0
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
-)
-INSERT INTO {writes} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx,
-                      channel, type, payload)
-SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
-       idx, channel, type, payload
-FROM rows WHERE idx < 0
-{replace_write}
-"""
-
-_GET_TUPLE = """
-WITH page AS (
-    SELECT {columns}, 0 AS ord FROM {checkpoints}
-    WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
-      AND (%(checkpoint_id)s::text IS NULL OR checkpoint_id = %(checkpoint_id)s)
-    ORDER BY checkpoint_id DESC LIMIT 1
-),
-{page_keys}
-{row_stream}
 """
 
 # The ancestors of a checkpoint, walked once for all channels: each step keeps
@@ -535,6 +497,7 @@ class ListShape(NamedTuple):
     filter: bool
     cursor: bool  # keyset position after the previous page
     values: bool  # False: checkpoint rows only (``list_metadata``)
+    held: bool = False  # no chain rows for the list versions named in ``held_*``
 
 
 class Queries:
@@ -553,11 +516,10 @@ class Queries:
         self.table_exists = render(_TABLE_EXISTS)
         self.schema_version = render(_SCHEMA_VERSION)
         self.stamp_version = render(_STAMP_VERSION)
-        self.put = render(_PUT)
+        # The hot operations call the functions of schema version 2 (`_functions`).
+        self.put = render(PUT_CALL)
         self.existing_bases = render(_EXISTING_BASES)
-        self.put_writes = render(_PUT_WRITES)
-        read = _fragments(names, _NO_WRITE_FILTER, chain_rows=True, skip_cached=True)
-        self.get_tuple = render(_GET_TUPLE, **read)
+        self.get_tuple = render(GET_TUPLE_CALL)
         self.delta_history = render(
             _DELTA_HISTORY, **_fragments(names, _DELTA_WRITE_FILTER, chain_rows=True)
         )
@@ -588,6 +550,29 @@ class Queries:
     def list_page(self, shape: ListShape) -> bytes:
         """Return the statement of one ``list`` page with the conditions of `shape`."""
         return _list_page(self.names, shape)
+
+    def put_writes(self, keep: int, replace: int) -> bytes:
+        """Return the ``put_writes`` statement for `keep` ordinary and `replace` special rows.
+
+        Rows are numbered from 0, ordinary ones first (`_codec.write_params`).
+        """
+        return _put_writes(self.names, keep, replace)
+
+
+@lru_cache(maxsize=256)
+def _put_writes(names: Names, keep: int, replace: int) -> bytes:
+    def insert(template: str, numbers: range) -> sql.Composed:
+        rows = ", ".join(_WRITE_ROW.format(i=i) for i in numbers)
+        return names.compose(template, columns=sql.SQL(_WRITE_COLUMNS), rows=sql.SQL(rows))  # type: ignore[arg-type]
+
+    kept = insert(_WRITES_KEEP, range(keep))
+    replaced = insert(_WRITES_REPLACE, range(keep, keep + replace))
+    if not replace:
+        return kept.as_bytes(None)
+    if not keep:
+        return replaced.as_bytes(None)
+    # Both kinds in one call (rare): one atomic statement all the same.
+    return sql.SQL("WITH kept AS ({}) {}").format(kept, replaced).as_bytes(None)
 
 
 _LIST_PAGE = """
@@ -622,12 +607,14 @@ def _list_page(names: Names, shape: ListShape) -> bytes:
     if not shape.values:
         return page.as_bytes(None)
     return names.render(
-        _LIST_PAGE_VALUES, page=page, **_fragments(names, _NO_WRITE_FILTER, chain_rows=True)
+        _LIST_PAGE_VALUES,
+        page=page,
+        **_fragments(names, _NO_WRITE_FILTER, chain_rows=True, unheld=shape.held),
     )
 
 
 def _fragments(
-    names: Names, write_filter: str, *, chain_rows: bool, skip_cached: bool = False
+    names: Names, write_filter: str, *, chain_rows: bool, unheld: bool = False
 ) -> dict[str, sql.Composable]:
     """Return the shared statement fragments, composed for `names`."""
     columns = sql.SQL(_CHECKPOINT_COLUMNS)
@@ -640,6 +627,6 @@ def _fragments(
             _ROW_STREAM,
             write_filter=sql.SQL(write_filter),  # type: ignore[arg-type]
             chain_rows=sql.SQL("true" if chain_rows else "false"),
-            skip_cached=sql.SQL(_SKIP_CACHED if skip_cached else ""),  # type: ignore[arg-type]
+            unheld=sql.SQL(_UNHELD if unheld else ""),  # type: ignore[arg-type]
         ),
     }

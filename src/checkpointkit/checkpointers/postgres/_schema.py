@@ -14,6 +14,9 @@ Tables (``<prefix>`` defaults to ``ck_``)::
     <prefix>threads         one summary row per thread, kept current by every
                             write, so ``list_threads`` and ``sweep`` never read
                             checkpoints
+    <prefix>put, <prefix>get_tuple
+                            PL/pgSQL functions running the hot operations with
+                            cached plans (version 2, see `_functions`)
 
 Text keys use ``COLLATE "C"`` so that ordering and ``min``/``max`` match
 Python's string order whatever the database's default collation.
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from checkpointkit.checkpointers.postgres._functions import FUNCTIONS
 from checkpointkit.errors import ConfigurationError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Names"]
@@ -38,6 +42,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Names"]
 _TABLES = ("schema_version", "checkpoints", "blobs", "writes", "threads")
 _INDEXES = (
     "checkpoints_metadata_gin",
+    "checkpoints_order_idx",
     "checkpoints_run_id_idx",
     "blobs_chain_idx",
     "blobs_base_idx",
@@ -46,6 +51,7 @@ _INDEXES = (
     "threads_metadata_gin",
     "threads_touched_idx",
 )
+_FUNCTIONS = ("put", "get_tuple")
 _MAX_IDENTIFIER = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
 
 
@@ -71,7 +77,7 @@ class Names:
         if not isinstance(self.prefix, str):
             raise ConfigurationError(f"table_prefix must be a string, got {self.prefix!r}")
         for what, name in [("schema", self.schema)] + [
-            ("table_prefix", self.prefix + suffix) for suffix in _TABLES + _INDEXES
+            ("table_prefix", self.prefix + suffix) for suffix in _TABLES + _INDEXES + _FUNCTIONS
         ]:
             if "\x00" in name:
                 raise ConfigurationError(f"{what} {name!r} contains a NUL character")
@@ -82,7 +88,7 @@ class Names:
                 )
 
     def table(self, name: str) -> sql.Identifier:
-        """Return the schema-qualified identifier of one of our tables."""
+        """Return the schema-qualified identifier of one of our tables or functions."""
         return sql.Identifier(self.schema, self.prefix + name)
 
     def index(self, name: str) -> sql.Identifier:
@@ -99,6 +105,7 @@ class Names:
             "writes": self.table("writes"),
             "threads": self.table("threads"),
             **{name: self.index(name) for name in _INDEXES},
+            **{f"fn_{name}": self.table(name) for name in _FUNCTIONS},
         }
 
     def compose(self, template: str, **parts: sql.Composable) -> sql.Composed:
@@ -137,7 +144,7 @@ def _int4(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 BOOTSTRAP = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -219,9 +226,20 @@ CREATE INDEX {threads_metadata_gin} ON {threads} USING gin (metadata_idx jsonb_p
 CREATE INDEX {threads_touched_idx} ON {threads} (touched_at)
 """
 
+# Version 2: the hot operations as functions with cached plans (`_functions`),
+# and the index of ``list`` across the namespaces of a thread, newest first
+# (without it each page sorts every checkpoint of the thread).
+_V2 = ";\n".join(
+    (
+        *FUNCTIONS,
+        "CREATE INDEX {checkpoints_order_idx} "
+        "ON {checkpoints} (thread_id, checkpoint_id, checkpoint_ns)",
+    )
+)
+
 # One entry per schema version, applied in order inside `setup`'s transaction.
 # Never edit a released entry: append a new one (and bump SCHEMA_VERSION).
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 if len(MIGRATIONS) != SCHEMA_VERSION:  # pragma: no cover - a packaging mistake
     raise RuntimeError("SCHEMA_VERSION must equal the number of MIGRATIONS")

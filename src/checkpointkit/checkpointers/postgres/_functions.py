@@ -1,0 +1,191 @@
+"""Server-side functions of the two heaviest operations: ``put`` and ``get_tuple``.
+
+Why functions: a statement sent as text is parsed, analysed and planned on
+every call, and for the one-statement CTEs these operations used to be, that
+took most of the server's time (about 0.4 ms of a 0.5 ms ``put``; a
+``get_tuple`` planned as a CTE costs 0.35-0.65 ms of server CPU, the function
+0.11-0.16 ms). ``put_writes`` stays a plain multi-row ``INSERT``: it is cheap
+to plan, and cheaper on the server than a function unpacking arrays. Client-side
+prepared statements would cache the plans, but PgBouncer's transaction mode
+cannot use them. A PL/pgSQL function caches the plans of its statements in
+the session that runs it, wherever the call comes from: the call itself is a
+one-line ``SELECT`` that plans in microseconds, and it still is one round
+trip and one atomic statement on an autocommit connection.
+
+Every statement in these bodies looks rows up by primary key (or by the
+delta-chain index), so their generic plans are always the right ones: the
+functions run with ``plan_cache_mode = force_generic_plan``, which skips the
+five custom plans PostgreSQL would otherwise make first, and any plan whose
+choice would depend on estimates (a hash join over a whole thread's values
+when statistics are stale) is ruled out by ``LATERAL ... LIMIT 1`` lookups.
+``get_tuple`` is ``STABLE``: its statements share one snapshot, so it reads
+the checkpoint and its values as of one instant, as the single statement did.
+
+The bodies are part of schema version 2 (`_schema.MIGRATIONS`); a later
+change to them is a new migration with ``CREATE OR REPLACE FUNCTION``. They
+name tables through the same placeholders as every statement (`_schema.Names`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["FUNCTIONS", "GET_TUPLE_CALL", "PUT_CALL"]
+
+_PUT = """
+CREATE OR REPLACE FUNCTION {fn_put}(
+    p_lock_a int4, p_lock_b int4, p_thread_id text, p_ns text, p_checkpoint_id text,
+    p_parent_id text, p_run_id text, p_ts text, p_skeleton bytea, p_metadata bytea,
+    p_metadata_idx jsonb, p_versions jsonb, p_root bool,
+    p_channels text[], p_blob_versions text[], p_kinds int2[], p_types text[],
+    p_payloads bytea[], p_chains text[], p_seqs int4[], p_bases text[], p_ops bytea[],
+    p_lengths int4[], p_wrapped bool[]
+) RETURNS void
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+DECLARE
+    v_inserted bool;
+BEGIN
+    -- Shared with other writers, exclusive with maintenance of the same thread.
+    PERFORM pg_advisory_xact_lock_shared(p_lock_a, p_lock_b);
+    IF cardinality(p_channels) > 0 THEN
+        INSERT INTO {blobs} AS b (thread_id, checkpoint_ns, channel, version, kind, type,
+                                  payload, chain, seq, base, ops, length, wrapped)
+        SELECT p_thread_id, p_ns, r.*
+        FROM unnest(p_channels, p_blob_versions, p_kinds, p_types, p_payloads, p_chains,
+                    p_seqs, p_bases, p_ops, p_lengths, p_wrapped) AS r
+        ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO UPDATE SET
+            kind = EXCLUDED.kind, type = EXCLUDED.type, payload = EXCLUDED.payload,
+            chain = EXCLUDED.chain, seq = EXCLUDED.seq, base = EXCLUDED.base,
+            ops = EXCLUDED.ops, length = EXCLUDED.length, wrapped = EXCLUDED.wrapped
+        -- A list row may be the base of later deltas: its version is unique per
+        -- write, so the stored row already holds this value; keep it as it is.
+        WHERE b.kind < 2;
+    END IF;
+    INSERT INTO {checkpoints} AS c (thread_id, checkpoint_ns, checkpoint_id, parent_id,
+                                    run_id, ts, skeleton, metadata, metadata_idx, versions)
+    VALUES (p_thread_id, p_ns, p_checkpoint_id, p_parent_id, p_run_id, p_ts, p_skeleton,
+            p_metadata, p_metadata_idx, p_versions)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+        parent_id = EXCLUDED.parent_id, run_id = EXCLUDED.run_id, ts = EXCLUDED.ts,
+        skeleton = EXCLUDED.skeleton, metadata = EXCLUDED.metadata,
+        metadata_idx = EXCLUDED.metadata_idx, versions = EXCLUDED.versions
+    RETURNING (xmax = 0) INTO v_inserted;
+    IF p_root THEN
+        INSERT INTO {threads} AS t (thread_id, checkpoint_count, total_count, first_id,
+                                    created_at, latest_id, updated_at, metadata, metadata_idx)
+        VALUES (p_thread_id, v_inserted::int, v_inserted::int, p_checkpoint_id, p_ts,
+                p_checkpoint_id, p_ts, p_metadata, p_metadata_idx)
+        ON CONFLICT (thread_id) DO UPDATE SET
+            checkpoint_count = t.checkpoint_count + EXCLUDED.checkpoint_count,
+            total_count = t.total_count + EXCLUDED.total_count,
+            first_id = CASE WHEN t.first_id IS NULL OR EXCLUDED.first_id <= t.first_id
+                       THEN EXCLUDED.first_id ELSE t.first_id END,
+            created_at = CASE WHEN t.first_id IS NULL OR EXCLUDED.first_id <= t.first_id
+                         THEN EXCLUDED.created_at ELSE t.created_at END,
+            latest_id = CASE WHEN t.latest_id IS NULL OR EXCLUDED.latest_id >= t.latest_id
+                        THEN EXCLUDED.latest_id ELSE t.latest_id END,
+            updated_at = CASE WHEN t.latest_id IS NULL OR EXCLUDED.latest_id >= t.latest_id
+                         THEN EXCLUDED.updated_at ELSE t.updated_at END,
+            metadata = CASE WHEN t.latest_id IS NULL OR EXCLUDED.latest_id >= t.latest_id
+                       THEN EXCLUDED.metadata ELSE t.metadata END,
+            metadata_idx = CASE WHEN t.latest_id IS NULL OR EXCLUDED.latest_id >= t.latest_id
+                           THEN EXCLUDED.metadata_idx ELSE t.metadata_idx END,
+            touched_at = now();
+    ELSE  -- a subgraph's checkpoint: counted, never the thread's first or latest
+        INSERT INTO {threads} AS t (thread_id, checkpoint_count, total_count)
+        VALUES (p_thread_id, 0, v_inserted::int)
+        ON CONFLICT (thread_id) DO UPDATE SET
+            total_count = t.total_count + EXCLUDED.total_count, touched_at = now();
+    END IF;
+END
+$fn$
+"""
+
+# The row stream of `_queries` (checkpoint row 0, blob rows 1, write rows 2).
+_GET_TUPLE = """
+CREATE OR REPLACE FUNCTION {fn_get_tuple}(
+    p_thread_id text, p_ns text, p_checkpoint_id text, p_cached_channels text[],
+    p_cached_versions text[]
+) RETURNS TABLE (o_r int4, o_thread_id text, o_ns text, o_s1 text, o_s2 text, o_s3 text,
+                 o_s4 text, o_s5 text, o_n1 int4, o_n2 int4, o_n3 int4, o_flag bool,
+                 o_b1 bytea, o_b2 bytea)
+LANGUAGE plpgsql
+STABLE
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+DECLARE
+    c record;
+BEGIN
+    IF p_checkpoint_id IS NULL THEN
+        SELECT x.checkpoint_id, x.parent_id, x.run_id, x.ts, x.skeleton, x.metadata,
+               x.versions
+        INTO c FROM {checkpoints} x
+        WHERE x.thread_id = p_thread_id AND x.checkpoint_ns = p_ns
+        ORDER BY x.checkpoint_id DESC LIMIT 1;
+    ELSE
+        SELECT x.checkpoint_id, x.parent_id, x.run_id, x.ts, x.skeleton, x.metadata,
+               x.versions
+        INTO c FROM {checkpoints} x
+        WHERE x.thread_id = p_thread_id AND x.checkpoint_ns = p_ns
+          AND x.checkpoint_id = p_checkpoint_id;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    o_r := 0; o_thread_id := p_thread_id; o_ns := p_ns; o_s1 := c.checkpoint_id;
+    o_s2 := c.parent_id; o_s3 := c.run_id; o_s4 := c.ts; o_s5 := NULL; o_n1 := 0;
+    o_n2 := NULL; o_n3 := NULL; o_flag := NULL; o_b1 := c.skeleton; o_b2 := c.metadata;
+    RETURN NEXT;
+    -- Each value by primary key, and for a list delta the rows of its chain up
+    -- to it, unless the caller holds that version (it names those it holds).
+    RETURN QUERY
+    SELECT 1, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.chain, b.base,
+           b.kind::int4, b.seq, b.length, b.wrapped, b.payload, b.ops
+    FROM jsonb_each_text(c.versions) AS v(channel, version)
+    CROSS JOIN LATERAL (
+        SELECT * FROM {blobs} k
+        WHERE k.thread_id = p_thread_id AND k.checkpoint_ns = p_ns
+          AND k.channel = v.channel AND k.version = v.version
+        LIMIT 1
+    ) AS o
+    CROSS JOIN LATERAL (
+        SELECT o.*
+      UNION ALL
+        SELECT x.* FROM {blobs} x
+        WHERE o.kind = 3 AND x.thread_id = p_thread_id AND x.checkpoint_ns = p_ns
+          AND x.channel = o.channel AND x.chain = o.chain AND x.seq < o.seq
+          AND NOT EXISTS (
+              SELECT 1 FROM unnest(p_cached_channels, p_cached_versions) AS h(channel, version)
+              WHERE h.channel = o.channel AND h.version = o.version)
+    ) AS b;
+    RETURN QUERY
+    SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.task_path,
+           w.channel, w.type, w.idx, NULL::int4, NULL::int4, NULL::bool, w.payload,
+           NULL::bytea
+    FROM {writes} w
+    WHERE w.thread_id = p_thread_id AND w.checkpoint_ns = p_ns
+      AND w.checkpoint_id = c.checkpoint_id;
+END
+$fn$
+"""
+
+#: The DDL of every function, one statement each (applied by schema version 2).
+FUNCTIONS = (_PUT, _GET_TUPLE)
+
+# The calls, with every argument cast so the exact signature is resolved.
+PUT_CALL = """
+SELECT {fn_put}(
+    %(lock_a)s::int4, %(lock_b)s::int4, %(thread_id)s::text, %(checkpoint_ns)s::text,
+    %(checkpoint_id)s::text, %(parent_id)s::text, %(run_id)s::text, %(ts)s::text,
+    %(skeleton)s::bytea, %(metadata)s::bytea, %(metadata_idx)s::jsonb,
+    %(channel_versions)s::jsonb, %(root)s::bool, %(channels)s::text[], %(versions)s::text[],
+    %(kinds)s::int2[], %(types)s::text[], %(payloads)s::bytea[], %(chains)s::text[],
+    %(seqs)s::int4[], %(bases)s::text[], %(ops)s::bytea[], %(lengths)s::int4[],
+    %(wrapped)s::bool[])
+"""
+
+GET_TUPLE_CALL = """
+SELECT * FROM {fn_get_tuple}(
+    %(thread_id)s::text, %(checkpoint_ns)s::text, %(checkpoint_id)s::text,
+    %(cached_channels)s::text[], %(cached_versions)s::text[])
+"""

@@ -1,0 +1,195 @@
+"""Schema version 2: server-side functions, prepared statements when asked, lean ``list`` pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from checkpointkit import MemoryCheckpointer
+from checkpointkit.checkpointers.postgres import SCHEMA_VERSION, PostgresCheckpointer, _codec
+from checkpointkit.checkpointers.postgres._schema import BOOTSTRAP, MIGRATIONS, Names
+from checkpointkit.errors import ConfigurationError
+from tests.contract.helpers import config, new_thread
+from tests.postgres.helpers import Run, msg
+from tests.postgres.test_round_trips import round_trips
+from tests.postgres.test_values import ODD_TEXT
+
+
+def make_version_1(uri: str, schema: str) -> None:
+    """Create the tables as checkpointkit's schema version 1 left them."""
+    names = Names(schema, "ck_")
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(names.render(BOOTSTRAP))
+        conn.execute(names.render(MIGRATIONS[0]))
+        table = sql.Identifier(schema, "ck_schema_version")
+        conn.execute(sql.SQL("INSERT INTO {} (version) VALUES (1)").format(table))
+
+
+def functions(uri: str, schema: str) -> list[str]:
+    with psycopg.connect(uri) as conn:
+        rows = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s ORDER BY 1",
+            [schema],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_version_1_tables_are_migrated_to_the_functions(postgres_uri: str, schema: str) -> None:
+    assert SCHEMA_VERSION == 2
+    make_version_1(postgres_uri, schema)
+    assert functions(postgres_uri, schema) == []
+    with PostgresCheckpointer.from_conn_string(postgres_uri, schema=schema) as saver:
+        run = Run(saver, new_thread())
+        run.step(a=1, messages=[msg(0)])
+        run.step(messages=[msg(0), msg(1)])
+        run.check()
+    assert functions(postgres_uri, schema) == ["ck_get_tuple", "ck_put"]
+    with psycopg.connect(postgres_uri) as conn:
+        table = sql.Identifier(schema, "ck_schema_version")
+        stamped = conn.execute(sql.SQL("SELECT version FROM {} ORDER BY 1").format(table))
+        assert [r[0] for r in stamped] == [1, 2]
+
+
+def test_version_1_tables_without_setup_are_a_typed_error(postgres_uri: str, schema: str) -> None:
+    make_version_1(postgres_uri, schema)
+    with PostgresCheckpointer.from_conn_string(
+        postgres_uri, schema=schema, auto_setup=False
+    ) as saver:
+        with pytest.raises(ConfigurationError, match="setup"):
+            saver.get_tuple(config(new_thread()))
+        saver.setup()
+        assert saver.get_tuple(config(new_thread())) is None
+
+
+def test_a_put_through_the_function_keeps_every_byte_in_one_round_trip(
+    postgres_uri: str, schema: str
+) -> None:
+    with psycopg.connect(postgres_uri, autocommit=True, prepare_threshold=None) as conn:
+        saver = PostgresCheckpointer(conn, schema=schema)
+        saver.setup()
+        run = Run(saver, new_thread())
+        odd = {"text": "x\x00y", "odd": ODD_TEXT, "raw": bytes(range(256)), "items": ["\x00"]}
+        metadata = {"nested": {"k\x00": ["\x00", ODD_TEXT]}, "half": "\ud800 alone"}
+        assert round_trips(conn, lambda: run.step(metadata, **odd)) == 1
+        got: list[Any] = []
+        assert round_trips(conn, lambda: got.append(saver.get_tuple(config(run.thread_id)))) == 1
+        assert got[0].checkpoint["channel_values"] == odd
+        assert got[0].metadata["nested"] == metadata["nested"]
+        assert got[0].metadata["half"] == "\ud800 alone"
+
+
+def test_index_json_returns_plain_metadata_as_it_is() -> None:
+    plain = '{"source": "loop", "step": 3, "parents": {}, "note": "é ☃"}'
+    assert _codec.index_json(plain) is plain
+    for text in ('{"flag": true}', '{"x": NaN}', '{"k": "a\\u0000b"}', '{"e": "\ufffe"}'):
+        assert _codec.index_json(text) != text
+
+
+def test_prepared_statements_when_asked(postgres_uri: str, schema: str) -> None:
+    with PostgresCheckpointer.from_conn_string(
+        postgres_uri, schema=schema, prepare_threshold=0, max_size=1
+    ) as saver:  # setup's multi-statement scripts are never prepared
+        run = Run(saver, new_thread())
+        messages: list[Any] = []
+        for i in range(4):
+            messages = [*messages, msg(i)]
+            run.step(messages=messages, count=i)
+            saver.put_writes(config(run.thread_id, checkpoint_id=run.head), [("count", i)], "t")
+        run.check()
+        assert len(list(saver.list(config(run.thread_id)))) == 4
+        pool = saver._pool
+        assert pool is not None
+        with pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+            assert row is not None
+            assert row[0] >= 3  # put, put_writes, get_tuple at least
+
+
+def test_put_writes_mixing_ordinary_and_special_writes(saver: PostgresCheckpointer) -> None:
+    memory = MemoryCheckpointer()
+    thread_id = new_thread()
+    for target in (memory, saver):
+        run = Run(target, thread_id)
+        run.step(a=1)
+        head = config(thread_id, checkpoint_id=run.head)
+        target.put_writes(head, [("a", 1), ("__error__", "boom"), ("b", 2)], "task")
+        # ordinary writes keep the first value, special ones the last
+        target.put_writes(head, [("a", 9), ("__error__", "bang"), ("__interrupt__", "x")], "task")
+        target.put_writes(head, [("__interrupt__", "y")], "task")
+    expected = memory.get_tuple(config(thread_id))
+    got = saver.get_tuple(config(thread_id))
+    assert expected is not None
+    assert got is not None
+    assert got.pending_writes == expected.pending_writes
+
+
+def rows_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the rows of every list page the saver reads."""
+    seen: list[int] = []
+    decode = _codec.decode_page
+
+    def counting(rows: Any, *, values: bool) -> Any:
+        rows = list(rows)
+        seen.append(len(rows))
+        return decode(rows, values=values)
+
+    monkeypatch.setattr(_codec, "decode_page", counting)
+    return seen
+
+
+def test_list_leaves_out_the_chain_rows_this_process_holds(
+    postgres_uri: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with psycopg.connect(postgres_uri, autocommit=True, prepare_threshold=None) as conn:
+        saver = PostgresCheckpointer(conn, schema=schema, page_size=10)
+        saver.setup()
+        memory = MemoryCheckpointer()
+        thread_id = new_thread()
+        runs = [Run(memory, thread_id), Run(saver, thread_id)]
+        messages: list[Any] = []
+        for i in range(40):
+            messages = [*messages, msg(i)]
+            for run in runs:
+                run.step(messages=messages, count=i)
+        seen = rows_read(monkeypatch)
+
+        def listing(**kwargs: Any) -> list[Any]:
+            found = list(saver.list(config(thread_id), **kwargs))
+            assert [t.checkpoint["channel_values"] for t in found] == [
+                t.checkpoint["channel_values"] for t in memory.list(config(thread_id), **kwargs)
+            ]
+            return found
+
+        # The newest page: the list versions are prefixes of the cached one,
+        # so no delta chain is sent (10 checkpoints, 20 values).
+        assert round_trips(conn, lambda: listing(limit=10)) == 1
+        assert seen == [30]
+        # The whole history: each page is sliced out of the one before (and
+        # a last, empty page says the list is over).
+        seen.clear()
+        assert round_trips(conn, listing) == 5
+        assert seen == [30, 30, 30, 30, 0]
+        # An older page is not covered by the cached version: read again
+        # with its chain rows, as another process would.
+        seen.clear()
+        before_ours = config(thread_id, checkpoint_id=runs[1].history[20][0])
+        found = list(saver.list(config(thread_id), before=before_ours, limit=5))
+        assert [t.checkpoint["channel_values"]["count"] for t in found] == [19, 18, 17, 16, 15]
+        seen.clear()
+        older = lambda: list(saver.list(config(thread_id), before=before_ours, limit=5))  # noqa: E731
+        assert round_trips(conn, older) == 2
+        assert seen[0] == 15
+        assert seen[1] > 15
+        # Another process (nothing cached) gets the chains in the first read.
+        cold = PostgresCheckpointer(conn, schema=schema, page_size=10)
+        seen.clear()
+        found = list(cold.list(config(thread_id), limit=10))
+        assert [t.checkpoint["channel_values"] for t in found] == [
+            t.checkpoint["channel_values"] for t in memory.list(config(thread_id), limit=10)
+        ]
+        assert len(seen) == 1
+        assert seen[0] > 30
