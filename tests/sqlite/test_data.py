@@ -243,11 +243,15 @@ def test_a_corrupt_stored_row_is_corrupt_data_error(tmp_path: Path, sql: str, ma
     conn.execute(sql)
     conn.commit()
     conn.close()
-    with pytest.raises(CorruptDataError, match=match):
-        saver.get_tuple(config("t"))
-    with pytest.raises(CorruptDataError):
-        list(saver.list(config("t")))
     saver.close()
+    # Read as another process would: the writer serves the value rows it
+    # stored from its own cache (see `_rowcache`), a reader finds the damage.
+    reader = SQLiteCheckpointer(path)
+    with pytest.raises(CorruptDataError, match=match):
+        reader.get_tuple(config("t"))
+    with pytest.raises(CorruptDataError):
+        list(reader.list(config("t")))
+    reader.close()
 
 
 def test_a_failure_inside_the_put_transaction_stores_nothing(tmp_path: Path) -> None:

@@ -23,14 +23,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from langgraph.checkpoint.base import CheckpointTuple
-
 from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow
-from checkpointkit.checkpointers.base import ListMemo, StorageCore
-from checkpointkit.checkpointers.postgres._codec import Fetched
+from checkpointkit.checkpointers.base import ListMemo, StorageCore, metadata_matches
+from checkpointkit.checkpointers.postgres._codec import Fetched, summary
 
-__all__ = ["NO_HINTS", "PageReader", "RecentLists"]
+__all__ = ["NO_HINTS", "PageReader", "RecentLists", "SummaryReader"]
 
 # A held list version: (namespace, channel) -> (version, chain, position in the chain).
 Held = dict[tuple[str, str], tuple[str, str, int]]
@@ -95,27 +93,87 @@ class RecentLists:
                 self._threads.pop(thread_id, None)
 
 
-class PageReader:
+class SummaryReader:
+    """Turn the pages of a ``list_metadata`` into summaries (no values are read).
+
+    Args:
+        core: The storage core (to decode metadata for exact filtering).
+        wanted: The validated filter, checked exactly on each candidate row.
+    """
+
+    def __init__(self, core: StorageCore, wanted: Mapping[str, Any]) -> None:
+        self._core = core
+        self._wanted = wanted
+
+    def held(self) -> Mapping[str, list[Any]]:
+        """Return the ``held_*`` parameters of the next page: none."""
+        return NO_HINTS
+
+    def select(self, page: Sequence[CheckpointRow], limit: int | None) -> list[CheckpointRow]:
+        """Return the rows of a page that match the filter exactly, at most `limit`.
+
+        The metadata index may over-select; candidates are checked like the
+        memory checkpointer checks them.
+        """
+        wanted = self._wanted
+        rows = [
+            row
+            for row in page
+            if not wanted or metadata_matches(self._core.decode_metadata(row.metadata), wanted)
+        ]
+        return rows if limit is None else rows[:limit]
+
+    def decode(self, rows: Sequence[CheckpointRow], fetched: Fetched) -> list[Any]:
+        """Return the summaries of a page's rows."""
+        return [summary(row) for row in rows]
+
+
+class PageReader(SummaryReader):
     """Decode the pages of one ``list``, newest first, sharing what earlier pages rebuilt.
 
     Args:
         core: The storage core that decodes rows.
+        wanted: The validated filter.
         cached: List versions of the core's cache to name to the server
             (`RecentLists.held`), or none.
+        hinted: Name held versions to the server at all. A listing across
+            threads or with a filter does not: its pages skip checkpoints,
+            so their versions are seldom prefixes of what came before.
     """
 
     def __init__(
-        self, core: StorageCore, cached: Sequence[tuple[str, str, str, str, int]] = ()
+        self,
+        core: StorageCore,
+        wanted: Mapping[str, Any],
+        cached: Sequence[tuple[str, str, str, str, int]] = (),
+        *,
+        hinted: bool = True,
     ) -> None:
-        self._core = core
+        super().__init__(core, wanted)
         self._cached = list(cached)
+        self._hinted = hinted
         self.memos: dict[tuple[str, str], ListMemo] = {}
         # The oldest list version rebuilt so far per (thread, namespace,
         # channel): the next page's versions are, most often, its prefixes.
         self._tails: dict[tuple[str, str, str], tuple[BlobRow, ListState]] = {}
 
+    @classmethod
+    def for_list(
+        cls,
+        core: StorageCore,
+        recent: RecentLists,
+        thread_id: str | None,
+        wanted: Mapping[str, Any],
+    ) -> PageReader:
+        """Return the reader of a ``list`` of one thread (hinted) or of many (not)."""
+        if thread_id is None or wanted:
+            return cls(core, wanted, hinted=False)
+        return cls(core, wanted, recent.held(thread_id))
+
     def held(self) -> Mapping[str, list[Any]]:
         """Return the ``held_*`` parameters of the next page (`NO_HINTS` when none)."""
+        if not self._hinted:
+            return NO_HINTS
         best: dict[tuple[str, str, str, str], int] = {}
         for thread_id, ns, channel, chain, seq in self._cached:
             key = (thread_id, ns, channel, chain)
@@ -133,8 +191,8 @@ class PageReader:
             "held_seqs": list(best.values()),
         }
 
-    def decode(self, rows: Sequence[CheckpointRow], fetched: Fetched) -> list[CheckpointTuple]:
-        """Decode a page's rows in order.
+    def decode(self, rows: Sequence[CheckpointRow], fetched: Fetched) -> list[Any]:
+        """Decode a page's rows in order (checkpoint tuples).
 
         Raises:
             CorruptDataError: a list version cannot be rebuilt from the rows

@@ -84,7 +84,12 @@ from checkpointkit.checkpointers.postgres._options import (
     list_spec,
     retention,
 )
-from checkpointkit.checkpointers.postgres._pages import NO_HINTS, PageReader, RecentLists
+from checkpointkit.checkpointers.postgres._pages import (
+    NO_HINTS,
+    PageReader,
+    RecentLists,
+    SummaryReader,
+)
 from checkpointkit.checkpointers.postgres._queries import Queries
 from checkpointkit.checkpointers.postgres._schema import SCHEMA_VERSION, Names, thread_lock
 from checkpointkit.errors import ConfigurationError, CorruptDataError
@@ -229,16 +234,12 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
             timeout: Seconds to wait for a connection from the pool.
             max_idle: Seconds an idle connection above `min_size` is kept.
             max_lifetime: Seconds after which a connection is replaced.
-            prepare_threshold: psycopg's server-side prepared statements: a
-                statement run this many times on a connection is prepared
-                (0: at once). None (the default) never prepares, which any
-                pooler allows (PgBouncer in transaction mode before 1.21, or
-                without ``max_prepared_statements``). The hot operations are
-                server-side functions whose plans are cached either way;
-                preparing also skips parsing the calls and the other
-                statements (``list`` pages, ``put_writes``): on a direct
-                connection, or behind a pooler that supports it, 0 makes
-                ``get_tuple`` about 20 % and ``put_writes`` about 35 % faster.
+            prepare_threshold: Prepare a statement run this many times on a
+                connection (0: at once). None (the default) never prepares, as
+                PgBouncer's transaction mode needs (before 1.21, or without
+                ``max_prepared_statements``). On a direct connection, 0 also
+                skips parsing the calls: ``get_tuple`` ~20 %, ``put_writes``
+                ~35 % faster.
             synchronous_commit: PostgreSQL's ``synchronous_commit`` for the
                 pool's connections (``"off"`` trades the last few commits on a
                 server crash for write speed), sent as a startup option (behind
@@ -409,10 +410,10 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         process holds (its cache, and what the pages before rebuilt).
         """
         spec = list_spec(config, filter, before, limit, values=True)
-        thread_id = spec.params["thread_id"]
-        hinted = thread_id is not None and (not spec.wanted)
-        reader = PageReader(self._core, self._recent.held(thread_id) if hinted else ())
-        for _, item in self._pages(spec, reader, hinted):
+        reader = PageReader.for_list(
+            self._core, self._recent, spec.params["thread_id"], spec.wanted
+        )
+        for _, item in self._pages(spec, reader):
             yield item
 
     @as_is
@@ -426,18 +427,14 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
     ) -> Iterator[CheckpointSummary]:
         """List checkpoints like ``alist``, without reading their values or writes."""
         spec = list_spec(config, filter, before, limit, values=False)
-        for _, item in self._pages(spec, None, False):
+        for _, item in self._pages(spec, SummaryReader(self._core, spec.wanted)):
             yield item
 
-    def _pages(
-        self, spec: ListSpec, reader: PageReader | None, hinted: bool
-    ) -> Iterator[tuple[CheckpointRow, Any]]:
+    def _pages(self, spec: ListSpec, reader: SummaryReader) -> Iterator[tuple[CheckpointRow, Any]]:
         """Yield the matching rows of a list, each with its item, one keyset page per query.
 
-        With a `reader`, each page is decoded whole before it is yielded (its
-        items are tuples); a page whose held versions turn out not to cover
-        it is read again naming none. Without one, the items are summaries
-        (no values read).
+        Each page is decoded whole before it is yielded; a page whose held
+        versions turn out not to cover it is read again naming none.
         """
         remaining = spec.limit
         params = dict(spec.params)
@@ -445,27 +442,21 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         while remaining is None or remaining > 0:
             size = self._page_size if remaining is None else min(self._page_size, remaining)
             params["page_size"] = size
-            hints = reader.held() if reader is not None and hinted else NO_HINTS
+            hints = reader.held()
             while True:
                 query = self._q.list_page(shape._replace(held=hints is not NO_HINTS))
-                fetched = _codec.decode_page(
-                    self._read(query, {**params, **hints}), values=shape.values
-                )
+                rows = self._read(query, {**params, **hints})
+                fetched = _codec.decode_page(rows, values=shape.values)
                 page = fetched.ordered()
-                rows = [row for row in page if self._matches(row, spec.wanted)]
-                if remaining is not None:
-                    rows = rows[:remaining]
-                if reader is None:
-                    items: builtins.list[Any] = [_codec.summary(row) for row in rows]
-                    break
+                selected = reader.select(page, remaining)
                 try:
-                    items = reader.decode(rows, fetched)
+                    items = reader.decode(selected, fetched)
                     break
                 except CorruptDataError:
                     if hints is NO_HINTS:
                         raise
                     hints = NO_HINTS
-            for k, row in enumerate(rows):
+            for k, row in enumerate(selected):
                 yield (row, items[k])
             if remaining is not None:
                 remaining -= len(items)
@@ -478,10 +469,6 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
                 after_ns=last.checkpoint_ns,
             )
             shape = shape._replace(cursor=True)
-
-    def _matches(self, row: CheckpointRow, wanted: Mapping[str, Any]) -> bool:
-        """Tell whether a candidate row matches the filter exactly (the index may over-select)."""
-        return not wanted or metadata_matches(self._core.decode_metadata(row.metadata), wanted)
 
     @as_is
     def get_delta_channel_history(

@@ -225,6 +225,13 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
         """Run the body in one read transaction (a consistent snapshot)."""
+        if self._shared is None:  # the common case, without a nested context manager
+            conn = self._checkout()
+            try:
+                yield from self._transaction(conn, "BEGIN")
+            finally:
+                self._checkin(conn)
+            return
         with self._connection() as conn:
             yield from self._transaction(conn, "BEGIN")
 
@@ -242,8 +249,15 @@ class Database:
                 f"{self.timeout:g}s; retry or raise `timeout`"
             )
         try:
-            with self._connection() as conn:
-                yield from self._transaction(conn, "BEGIN IMMEDIATE")
+            if self._shared is None:
+                conn = self._checkout()
+                try:
+                    yield from self._transaction(conn, "BEGIN IMMEDIATE")
+                finally:
+                    self._checkin(conn)
+            else:
+                with self._connection() as conn:
+                    yield from self._transaction(conn, "BEGIN IMMEDIATE")
         finally:
             if mutex is not None:
                 mutex.release()

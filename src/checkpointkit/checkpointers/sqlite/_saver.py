@@ -61,6 +61,8 @@ from checkpointkit.checkpointers.base import (
 )
 from checkpointkit.checkpointers.sqlite import _store
 from checkpointkit.checkpointers.sqlite._connection import Database
+from checkpointkit.checkpointers.sqlite._load import Loaded, load, load_one
+from checkpointkit.checkpointers.sqlite._rowcache import RowCache
 from checkpointkit.checkpointers.sqlite._schema import (
     SCHEMA_VERSION,
     check_pragmas,
@@ -69,6 +71,7 @@ from checkpointkit.checkpointers.sqlite._schema import (
     migrate,
     stored_version,
 )
+from checkpointkit.checkpointers.sqlite._sql import fetch_checkpoint
 from checkpointkit.errors import (
     CheckpointKitError,
     ConfigurationError,
@@ -168,6 +171,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         settings = default_pragmas(synchronous=synchronous, timeout=float(timeout))
         settings.update(pragmas or {})
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
+        self._rows = RowCache()  # stored value rows this process wrote or read
         self._db = Database(conn, check_pragmas(settings), float(timeout))
         self._setup_lock = threading.Lock()
         self._is_setup = False
@@ -242,7 +246,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
     # -- reads -----------------------------------------------------------------------
 
     def _decode(
-        self, loaded: _store.Loaded, i: int, memo: ListMemo | None = None
+        self, loaded: Loaded, i: int, memo: ListMemo | None = None
     ) -> tuple[CheckpointTuple, dict[str, ListState]]:
         row = loaded.rows[i]
         blobs = loaded.blobs.get((row.thread_id, row.checkpoint_ns), {})
@@ -253,17 +257,22 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
             )
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Return the checkpoint named by `config`, or the namespace's latest one."""
+        """Return the checkpoint named by `config`, or the namespace's latest one.
+
+        One query reads the checkpoint and its writes; its values come from
+        the rows this process stored or read before, the others in one more.
+        """
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
         self._ready()
         with self._db.read() as cur:
-            row = _store.get_row(cur, thread_id, ns, checkpoint_id)
+            row, writes = fetch_checkpoint(cur, thread_id, ns, checkpoint_id)
             if row is None:
                 return None
-            loaded = _store.load(cur, self._core, [row])
-        tup, lists = self._decode(loaded, 0)
+            skeleton, blobs = load_one(cur, self._core, row, self._rows)
+        with _decoding(f"checkpoint {row.checkpoint_id!r} of thread {row.thread_id!r}"):
+            tup, lists = self._core.decode_tuple(row, blobs, writes, skeleton=skeleton)
         self._core.remember(thread_id, ns, lists)
         return tup
 
@@ -302,11 +311,17 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
                 ]
             if lc.remaining is not None:
                 rows = rows[: lc.remaining]
-            loaded = _store.load(cur, self._core, rows, lc.memos)
+            loaded = load(cur, self._core, rows, lc.memos, self._rows, lc.tails)
         page = []
         for i, row in enumerate(rows):
-            memo = lc.memos.setdefault((row.thread_id, row.checkpoint_ns), ListMemo())
-            page.append(self._decode(loaded, i, memo)[0])
+            group = (row.thread_id, row.checkpoint_ns)
+            tup, lists = self._decode(loaded, i, lc.memos.setdefault(group, ListMemo()))
+            page.append(tup)
+            blobs = loaded.blobs.get(group, {})
+            for channel, state in lists.items():  # the next page slices from these
+                blob = blobs.get((channel, state.version))
+                if blob is not None:
+                    lc.tails[(row.thread_id, row.checkpoint_ns, channel)] = (blob, state)
         if lc.remaining is not None:
             lc.remaining -= len(page)
             lc.done = lc.done or lc.remaining <= 0
@@ -408,6 +423,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
                     cur, self._core, row.thread_id, last=self.keep_last, ns=row.checkpoint_ns
                 )
         self._core.remember(row.thread_id, row.checkpoint_ns, plan.learned)
+        self._rows.keep(plan.blobs)  # committed: the next read need not fetch them
         return plan.config
 
     def put_writes(
@@ -430,7 +446,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         self._ready()
         with self._db.write() as cur:
             _store.delete_threads(cur, [str(thread_id)])
-        self._core.forget([str(thread_id)])
+        self._forget([str(thread_id)])
         self._reclaim()
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -441,7 +457,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         self._ready()
         with self._db.write() as cur:
             touched = _store.delete_for_runs(cur, self._core, runs)
-        self._core.forget(touched)
+        self._forget(touched)
         self._reclaim()
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -452,7 +468,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         for thread_id in threads:  # one short transaction per thread
             with self._db.write() as cur:
                 _store.prune_thread(cur, self._core, thread_id, strategy=strategy)
-            self._core.forget([thread_id])
+            self._forget([thread_id])
         if threads:
             self._reclaim()
 
@@ -515,7 +531,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
             for thread_id in crowded:
                 with self._db.write() as cur:
                     pruned += _store.prune_thread(cur, self._core, thread_id, last=last)
-                self._core.forget([thread_id])
+                self._forget([thread_id])
         if deleted or pruned:
             self._reclaim()
         return SweepResult(deleted, pruned)
@@ -529,7 +545,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
                 # Re-checked under the write lock: a put may have revived one.
                 doomed = _store.still_idle(cur, idle[start : start + _IDLE_BATCH], cutoff)
                 _store.delete_threads(cur, doomed)
-            self._core.forget(doomed)
+            self._forget(doomed)
             deleted += len(doomed)
         return deleted
 
@@ -549,6 +565,11 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
                 self._reclaim()
         finally:
             self._sweep_lock.release()
+
+    def _forget(self, thread_ids: Sequence[str]) -> None:
+        """Drop what this process remembers of threads whose rows were deleted."""
+        self._core.forget(thread_ids)
+        self._rows.forget(thread_ids)
 
     def _reclaim(self) -> None:
         """Return free pages to the file system (the file uses incremental auto-vacuum)."""

@@ -11,6 +11,8 @@ into a wrong checkpoint.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +29,7 @@ __all__ = [
     "checkpoint_params",
     "fetch_blobs",
     "fetch_chains",
+    "fetch_checkpoint",
     "fetch_writes",
     "select_cols",
     "storable_json",
@@ -109,58 +112,54 @@ def _corrupt(what: str, r: Sequence[Any], exc: Exception | None = None) -> Corru
     return CorruptDataError(f"stored {what} row ({where}) is malformed: {exc or 'bad column type'}")
 
 
-def _text(value: Any) -> bool:
-    return isinstance(value, str)
+# The Python types a row of each table may hold, column by column: a stored
+# value of another type (text where bytes belong, say) is corrupt data. A
+# row is checked with one lookup of its type signature in a precomputed set.
+_STR, _INT, _BYTES, _NONE = str, int, bytes, type(None)
 
 
-def _opt_text(value: Any) -> bool:
-    return value is None or isinstance(value, str)
+def _signatures(*columns: tuple[type, ...]) -> frozenset[tuple[type, ...]]:
+    return frozenset(itertools.product(*columns))
 
 
-def _opt_bytes(value: Any) -> bool:
-    return value is None or isinstance(value, bytes)
+_CHECKPOINT_TYPES = _signatures(
+    (_STR,), (_STR,), (_STR,), (_STR, _NONE), (_BYTES,), (_STR,), (_STR, _NONE), (_STR,)
+)
+_BLOB_TYPES = _signatures(
+    (_STR,), (_STR,), (_STR,), (_STR,), (_INT,), (_STR, _NONE), (_BYTES, _NONE), (_STR, _NONE),
+    (_INT,), (_STR, _NONE), (_BYTES, _NONE), (_INT,), (_INT, _NONE, _STR, _BYTES, float),
+)  # fmt: skip
+_WRITE_TYPES = _signatures(
+    (_STR,), (_STR,), (_STR,), (_STR,), (_STR,), (_INT,), (_STR,), (_STR,), (_BYTES,)
+)
+_KINDS = tuple(BlobKind)
 
 
 def to_checkpoint(r: Sequence[Any]) -> CheckpointRow:
     """Build a `CheckpointRow` from a row of `CHECKPOINT_COLS`."""
-    tid, ns, cid, parent, skeleton, metadata, run_id, ts = r[:8]
-    if not (
-        _text(tid) and _text(ns) and _text(cid) and _opt_text(parent)
-        and isinstance(skeleton, bytes) and _text(metadata) and _opt_text(run_id) and _text(ts)
-    ):  # fmt: skip
+    if tuple(map(type, r[:8])) not in _CHECKPOINT_TYPES:
         raise _corrupt("checkpoint", r)
-    return CheckpointRow(tid, ns, cid, parent, skeleton, metadata, run_id, ts)
+    return CheckpointRow(*r[:8])
 
 
 def to_blob(r: Sequence[Any]) -> BlobRow:
     """Build a `BlobRow` from a row of `BLOB_COLS` (or `BLOB_HEAD_COLS`)."""
-    tid, ns, channel, version, kind, type_, payload, chain, seq, base, ops, length, wrapped = r
-    try:
-        blob_kind = BlobKind(kind)
-    except ValueError as exc:
-        raise _corrupt("blob", r, exc) from exc
-    if not (
-        _text(tid) and _text(ns) and _text(channel) and _text(version) and _opt_text(type_)
-        and _opt_bytes(payload) and _opt_text(chain) and isinstance(seq, int)
-        and _opt_text(base) and _opt_bytes(ops) and isinstance(length, int)
-    ):  # fmt: skip
+    if tuple(map(type, r)) not in _BLOB_TYPES:
         raise _corrupt("blob", r)
+    kind = r[4]
+    if not 0 <= kind < len(_KINDS):
+        raise _corrupt("blob", r, ValueError(f"{kind} is not a valid BlobKind"))
     return BlobRow(
-        tid, ns, channel, version, blob_kind, type_, payload, chain, seq, base, ops, length,
-        bool(wrapped),
+        r[0], r[1], r[2], r[3], _KINDS[kind], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+        bool(r[12]),
     )  # fmt: skip
 
 
 def to_write(r: Sequence[Any]) -> WriteRow:
     """Build a `WriteRow` from a row of `WRITE_COLS`."""
-    tid, ns, cid, task_id, task_path, idx, channel, type_, payload = r
-    if not (
-        _text(tid) and _text(ns) and _text(cid) and _text(task_id) and _text(task_path)
-        and isinstance(idx, int) and _text(channel) and _text(type_)
-        and isinstance(payload, bytes)
-    ):  # fmt: skip
+    if tuple(map(type, r)) not in _WRITE_TYPES:
         raise _corrupt("write", r)
-    return WriteRow(tid, ns, cid, task_id, task_path, idx, channel, type_, payload)
+    return WriteRow(*r)
 
 
 # --- batched reads -----------------------------------------------------------------
@@ -177,6 +176,15 @@ def _chunks(keys: Sequence[tuple[Any, ...]], size: int) -> Iterator[Sequence[tup
         yield keys[start : start + size]
 
 
+@functools.lru_cache(maxsize=1024)
+def _values_sql(select: str, on: str, tail: str, width: int, n: int) -> str:
+    row_marks = "(" + ", ".join("?" * width) + ")"
+    return (
+        f"SELECT {select} FROM (VALUES {', '.join([row_marks] * n)}) AS r "  # noqa: S608
+        f"CROSS JOIN {on} {tail}"
+    )
+
+
 def values_join(
     cur: sqlite3.Cursor,
     keys: Iterable[tuple[Any, ...]],
@@ -189,34 +197,44 @@ def values_join(
 
     The ``VALUES`` rows are the keys (columns ``r.column1``...). ``CROSS
     JOIN`` keeps them the outer loop, so each key is an index lookup.
+    `tail_params` bind the placeholders of `on` and `tail`, in that order.
+    The statement text is built once per shape (and SQLite's statement
+    cache keeps it compiled).
     """
     unique = list(dict.fromkeys(keys))
     if not unique:
         return []
     width = len(unique[0])
-    row_marks = "(" + ", ".join("?" * width) + ")"
     out: list[Any] = []
     for chunk in _chunks(unique, _max_rows(cur, width, len(tail_params))):
-        sql = (
-            f"SELECT {select} FROM (VALUES {', '.join([row_marks] * len(chunk))}) AS r "  # noqa: S608
-            f"CROSS JOIN {on} {tail}"
-        )
+        sql = _values_sql(select, on, tail, width, len(chunk))
         out += cur.execute(sql, [*(v for key in chunk for v in key), *tail_params]).fetchall()
     return out
+
+
+_BLOB_SELECT = select_cols(BLOB_COLS, "b")
+_BLOB_HEAD_SELECT = select_cols(BLOB_HEAD_COLS, "b")
+_BLOB_KEY_ON = (
+    "ck_blobs AS b ON b.thread_id = ? AND b.checkpoint_ns = ? "
+    "AND b.channel = r.column1 AND b.version = r.column2"
+)
 
 
 def fetch_blobs(
     cur: sqlite3.Cursor, keys: Iterable[tuple[str, str, str, str]], *, heads: bool = False
 ) -> list[BlobRow]:
-    """Fetch the blob rows of ``(thread_id, ns, channel, version)`` keys that exist."""
-    cols = BLOB_HEAD_COLS if heads else BLOB_COLS
-    rows = values_join(
-        cur,
-        keys,
-        select_cols(cols, "b"),
-        "ck_blobs AS b ON b.thread_id = r.column1 AND b.checkpoint_ns = r.column2 "
-        "AND b.channel = r.column3 AND b.version = r.column4",
-    )
+    """Fetch the blob rows of ``(thread_id, ns, channel, version)`` keys that exist.
+
+    Keys are grouped by thread and namespace, so each lookup binds only its
+    channel and version.
+    """
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for thread_id, ns, channel, version in keys:
+        groups.setdefault((thread_id, ns), []).append((channel, version))
+    select = _BLOB_HEAD_SELECT if heads else _BLOB_SELECT
+    rows: list[Any] = []
+    for group, pairs in groups.items():
+        rows += values_join(cur, pairs, select, _BLOB_KEY_ON, tail_params=group)
     return [to_blob(r) for r in rows]
 
 
@@ -234,13 +252,68 @@ def fetch_chains(
     return [to_blob(r) for r in rows]
 
 
+_WRITE_SELECT = select_cols(WRITE_COLS, "w")
+
+# One checkpoint row (by id, or the namespace's latest) and its writes, in one
+# statement: the checkpoint row tagged 0, padded to the writes' width.
+_CHECKPOINT_SELECT = select_cols(CHECKPOINT_COLS, "c")
+_ONE_BY_ID = f"""
+SELECT 0, {_CHECKPOINT_SELECT}, NULL FROM ck_checkpoints AS c
+WHERE c.thread_id = ?1 AND c.checkpoint_ns = ?2 AND c.checkpoint_id = ?3
+UNION ALL
+SELECT 1, {_WRITE_SELECT} FROM ck_writes AS w
+WHERE w.thread_id = ?1 AND w.checkpoint_ns = ?2 AND w.checkpoint_id = ?3
+"""  # noqa: S608
+_ONE_LATEST = f"""
+WITH c AS MATERIALIZED (
+    SELECT * FROM ck_checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2
+    ORDER BY checkpoint_id DESC LIMIT 1
+)
+SELECT 0, {_CHECKPOINT_SELECT}, NULL FROM c
+UNION ALL
+SELECT 1, {_WRITE_SELECT} FROM c CROSS JOIN ck_writes AS w
+  ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+ AND w.checkpoint_id = c.checkpoint_id
+"""  # noqa: S608
+
+
+def fetch_checkpoint(
+    cur: sqlite3.Cursor, thread_id: str, ns: str, checkpoint_id: str | None
+) -> tuple[CheckpointRow | None, list[WriteRow]]:
+    """Fetch one checkpoint row (the namespace's latest when no id is given) and its writes."""
+    if checkpoint_id is None:
+        found = cur.execute(_ONE_LATEST, (thread_id, ns)).fetchall()
+    else:
+        found = cur.execute(_ONE_BY_ID, (thread_id, ns, checkpoint_id)).fetchall()
+    if not found:
+        return None, []
+    row: CheckpointRow | None = None
+    writes = []
+    for r in found:
+        if r[0] == 0:
+            row = to_checkpoint(r[1:])
+        else:
+            writes.append(to_write(r[1:]))
+    return row, writes
+
+
+_WRITES_OF = (
+    f"SELECT {_WRITE_SELECT} FROM ck_writes AS w "  # noqa: S608
+    "WHERE w.thread_id = ? AND w.checkpoint_ns = ? AND w.checkpoint_id = ?"
+)
+
+
 def fetch_writes(cur: sqlite3.Cursor, keys: Iterable[tuple[str, str, str]]) -> list[WriteRow]:
     """Fetch the pending writes of ``(thread_id, ns, checkpoint_id)`` keys."""
-    rows = values_join(
-        cur,
-        keys,
-        select_cols(WRITE_COLS, "w"),
-        "ck_writes AS w ON w.thread_id = r.column1 AND w.checkpoint_ns = r.column2 "
-        "AND w.checkpoint_id = r.column3",
-    )
+    unique = list(dict.fromkeys(keys))
+    if len(unique) == 1:  # a get_tuple: a plain primary-key prefix lookup
+        rows = cur.execute(_WRITES_OF, unique[0]).fetchall()
+    else:
+        rows = values_join(
+            cur,
+            unique,
+            _WRITE_SELECT,
+            "ck_writes AS w ON w.thread_id = r.column1 AND w.checkpoint_ns = r.column2 "
+            "AND w.checkpoint_id = r.column3",
+        )
     return [to_write(r) for r in rows]

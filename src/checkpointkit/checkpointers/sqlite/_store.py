@@ -8,9 +8,9 @@ the rows after the transaction ended, so no lock is held while Python
 deserializes or while a caller iterates.
 
 Reads are batched so their count does not grow with the data: a page of
-``list`` (or a ``get_tuple``) is one query for the checkpoint rows plus one
-each for their blobs, the blobs' delta chains and their writes; the ancestor
-walk of ``get_delta_channel_history`` reads ancestors in growing batches.
+``list`` is one query for the checkpoint rows, then `_load` fetches their
+values, delta chains and writes; the ancestor walk of
+``get_delta_channel_history`` reads ancestors in growing batches.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
@@ -57,7 +58,6 @@ from checkpointkit.errors import ConfigurationError
 
 __all__ = [
     "ListCursor",
-    "Loaded",
     "collect_garbage",
     "copy_rows",
     "crowded_threads",
@@ -70,7 +70,6 @@ __all__ = [
     "idle_threads",
     "insert_checkpoint",
     "keep_last",
-    "load",
     "namespace_size",
     "page_rows",
     "prune_thread",
@@ -92,6 +91,10 @@ _UPSERT_BLOB = (
     insert_sql("ck_blobs", BLOB_COLS)
     + " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in BLOB_COLS[4:])
+)
+_BLOB_EXISTS = (
+    "SELECT 1 FROM ck_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? "
+    "AND version = ?"
 )
 _REPLACE_CHECKPOINT = insert_sql("ck_checkpoints", CHECKPOINT_COLS, "INSERT OR REPLACE")
 _WRITE_FIRST_WINS = insert_sql("ck_writes", WRITE_COLS, "INSERT OR IGNORE")
@@ -132,58 +135,6 @@ UPDATE ck_threads SET
                 ORDER BY c.checkpoint_id DESC LIMIT 1)
 WHERE thread_id = ?
 """
-
-
-# --- loading the rows of checkpoints --------------------------------------------------
-
-
-@dataclass
-class Loaded:
-    """Everything needed to decode some checkpoint rows, by (thread, namespace)."""
-
-    rows: list[CheckpointRow]
-    skeletons: list[dict[str, Any]]
-    blobs: dict[GroupKey, dict[BlobKey, BlobRow]] = field(default_factory=dict)
-    writes: dict[tuple[str, str, str], list[WriteRow]] = field(default_factory=dict)
-
-
-def load(
-    cur: sqlite3.Cursor,
-    core: StorageCore,
-    rows: list[CheckpointRow],
-    memos: Mapping[GroupKey, ListMemo] | None = None,
-) -> Loaded:
-    """Fetch the blobs (with their delta chains) and writes of `rows`: three queries."""
-    skeletons = [core.decode_skeleton(row.skeleton, row.checkpoint_id) for row in rows]
-    loaded = Loaded(rows, skeletons)
-    keys = [
-        (row.thread_id, row.checkpoint_ns, channel, version)
-        for row, skeleton in zip(rows, skeletons, strict=True)
-        for channel, version in core.needed_blobs(skeleton)
-    ]
-    for blob in fetch_blobs(cur, keys):
-        loaded.blobs.setdefault((blob.thread_id, blob.checkpoint_ns), {})[
-            (blob.channel, blob.version)
-        ] = blob
-    requests = []
-    for group, blobs in loaded.blobs.items():
-        memo = memos.get(group) if memos else None
-        # A list version rebuilt on an earlier page needs no chain rows.
-        pending = [
-            b
-            for key, b in blobs.items()
-            if memo is None or (key not in memo.states and key not in memo.prefixes)
-        ]
-        for (channel, chain), seq in core.chain_requests(pending).items():
-            requests.append((*group, channel, chain, seq))
-    for blob in fetch_chains(cur, requests):
-        group_blobs = loaded.blobs.setdefault((blob.thread_id, blob.checkpoint_ns), {})
-        group_blobs.setdefault((blob.channel, blob.version), blob)
-    for write in fetch_writes(cur, [(r.thread_id, r.checkpoint_ns, r.checkpoint_id) for r in rows]):
-        loaded.writes.setdefault(
-            (write.thread_id, write.checkpoint_ns, write.checkpoint_id), []
-        ).append(write)
-    return loaded
 
 
 def get_row(
@@ -248,6 +199,8 @@ class ListCursor:
     after: tuple[str, str, str] | None = None  # (checkpoint_id, thread_id, ns) last seen
     done: bool = False
     memos: dict[GroupKey, ListMemo] = field(default_factory=dict)
+    # per (thread, namespace, channel): the oldest list version rebuilt so far
+    tails: dict[tuple[str, str, str], tuple[BlobRow, ListState]] = field(default_factory=dict)
 
 
 def page_rows(cur: sqlite3.Cursor, lc: ListCursor) -> list[CheckpointRow]:
@@ -337,10 +290,14 @@ def put(cur: sqlite3.Cursor, core: StorageCore, plan: PutPlan, now: float) -> No
     row = plan.checkpoint
     bases = plan.delta_bases
     if bases:
-        found = fetch_blobs(
-            cur, [(row.thread_id, row.checkpoint_ns, ch, v) for ch, v in bases], heads=True
-        )
-        missing = bases - {(b.channel, b.version) for b in found}
+        missing = {
+            (channel, version)
+            for channel, version in bases
+            if cur.execute(
+                _BLOB_EXISTS, (row.thread_id, row.checkpoint_ns, channel, version)
+            ).fetchone()
+            is None
+        }
         if missing:  # pruned or deleted since this process cached them
             core.rebase_missing(plan, missing)
     existed = get_row(cur, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
