@@ -102,7 +102,29 @@ class LockTimeoutError(CheckpointKitError, TimeoutError):
 
 
 class WriteConflictError(CheckpointKitError, RuntimeError):
-    """Another writer holds the single-writer guard of this thread."""
+    """Another writer stored a newer checkpoint in this thread (single-writer guard).
+
+    Attributes:
+        thread_id: The thread written to.
+        checkpoint_ns: The namespace written to.
+        parent_id: The checkpoint the refused put builds on (None: none).
+        newest_id: The newest checkpoint stored there when it was refused.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        thread_id: str = "",
+        checkpoint_ns: str = "",
+        parent_id: str | None = None,
+        newest_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.checkpoint_ns = checkpoint_ns
+        self.parent_id = parent_id
+        self.newest_id = newest_id
 
 
 class CorruptDataError(CheckpointKitError, ValueError):

@@ -10,12 +10,12 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from checkpointkit import MemoryCheckpointer
-from tests.contract.backends import SaverFactory
+from tests.contract.backends import SaverFactory, saver_options
 
 
 @contextmanager
 def memory(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSaver[Any]]:
-    yield MemoryCheckpointer()
+    yield MemoryCheckpointer(**saver_options(request))
 
 
 FACTORIES: dict[str, SaverFactory] = {"memory": memory}

@@ -19,6 +19,7 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from checkpointkit.checkpointers.postgres import AsyncPostgresCheckpointer, PostgresCheckpointer
+from tests.contract.backends import saver_options
 
 if TYPE_CHECKING:  # not at run time: the contract imports this module to discover it
     from tests.contract.backends import SaverFactory
@@ -55,14 +56,18 @@ class LoopThread:
 @contextmanager
 def postgres(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSaver[Any]]:
     uri = request.getfixturevalue("postgres_uri")
-    with PostgresCheckpointer.from_conn_string(uri, schema=schema_of(uri), max_size=4) as saver:
+    with PostgresCheckpointer.from_conn_string(
+        uri, schema=schema_of(uri), max_size=4, **saver_options(request)
+    ) as saver:
         yield saver
 
 
 @contextmanager
 def postgres_async(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSaver[Any]]:
     uri = request.getfixturevalue("postgres_uri")
-    opened = AsyncPostgresCheckpointer.from_conn_string(uri, schema=schema_of(uri), max_size=4)
+    opened = AsyncPostgresCheckpointer.from_conn_string(
+        uri, schema=schema_of(uri), max_size=4, **saver_options(request)
+    )
     host = LoopThread()
     try:
         saver = host.run(opened.__aenter__())

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from tests.contract.backends import SaverFactory
+from tests.contract.backends import SaverFactory, saver_options
 
 T = TypeVar("T")
 
@@ -115,7 +115,9 @@ def _sync_factory(cluster: bool) -> SaverFactory:
 
         with (
             _server(request, cluster) as (url, prefix),
-            RedisCheckpointer.from_conn_string(url, prefix=prefix, cluster=cluster) as saver,
+            RedisCheckpointer.from_conn_string(
+                url, prefix=prefix, cluster=cluster, **saver_options(request)
+            ) as saver,
         ):
             yield saver
 
@@ -128,7 +130,9 @@ def _async_factory(cluster: bool) -> SaverFactory:
         with (
             _server(request, cluster) as (url, prefix),
             background_loop() as loop,
-            async_saver_on(loop, url, prefix=prefix, cluster=cluster) as saver,
+            async_saver_on(
+                loop, url, prefix=prefix, cluster=cluster, **saver_options(request)
+            ) as saver,
         ):
             yield saver
 

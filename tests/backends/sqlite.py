@@ -11,20 +11,20 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from checkpointkit.checkpointers.sqlite import AsyncSQLiteCheckpointer, SQLiteCheckpointer
-from tests.contract.backends import SaverFactory
+from tests.contract.backends import SaverFactory, saver_options
 
 
 @contextmanager
 def sqlite(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSaver[Any]]:
     path = request.getfixturevalue("tmp_path") / f"{uuid4().hex}.sqlite"
-    with SQLiteCheckpointer.from_conn_string(str(path)) as saver:
+    with SQLiteCheckpointer.from_conn_string(str(path), **saver_options(request)) as saver:
         yield saver
 
 
 @contextmanager
 def sqlite_async(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSaver[Any]]:
     path = request.getfixturevalue("tmp_path") / f"{uuid4().hex}.sqlite"
-    saver = AsyncSQLiteCheckpointer(path)
+    saver = AsyncSQLiteCheckpointer(path, **saver_options(request))
     try:
         yield saver
     finally:

@@ -29,4 +29,10 @@ def _discover() -> dict[str, SaverFactory]:
     return found
 
 
+def saver_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Return the constructor options a test asks for with ``@pytest.mark.saver_options(...)``."""
+    marker = request.node.get_closest_marker("saver_options")
+    return dict(marker.kwargs) if marker is not None else {}
+
+
 BACKENDS: dict[str, SaverFactory] = _discover()

@@ -76,6 +76,7 @@ from checkpointkit.errors import (
     ConfigurationError,
     CorruptDataError,
     SerializationError,
+    WriteConflictError,
 )
 from checkpointkit.serde.base import SerializerProtocol, dumps_in, is_contextual, loads_in, place
 
@@ -87,6 +88,7 @@ __all__ = [
     "PutPlan",
     "StorageCore",
     "ThreadInfo",
+    "check_single_writer",
     "check_strategy",
     "checkpoint_id_of",
     "checkpoint_ns_of",
@@ -869,6 +871,41 @@ def _moved(blob: BlobRow, thread_id: str) -> BlobRow:
         thread_id, blob.checkpoint_ns, blob.channel, blob.version, blob.kind, blob.type,
         blob.payload, blob.chain, blob.seq, blob.base, blob.ops, blob.length, blob.wrapped,
     )  # fmt: skip
+
+
+def check_single_writer(row: CheckpointRow, newest_id: str | None) -> None:
+    """Refuse a put that does not build on the newest checkpoint of its thread and namespace.
+
+    The single-writer guard (``single_writer=True``): a backend calls this in
+    the put's own atomic section, with the newest checkpoint id stored in the
+    row's (thread, namespace). A put builds on its parent; if a checkpoint
+    newer than that parent is stored, another writer got there first, and
+    storing this one would silently fork the history. Checkpoint ids are
+    time-ordered, so a parent newer than anything stored (durability
+    ``"exit"`` stores only a run's last checkpoint) passes, and so does the
+    same checkpoint put again.
+
+    Raises:
+        WriteConflictError: a newer checkpoint is stored (names both ids).
+    """
+    if newest_id is None or newest_id == row.checkpoint_id:
+        return
+    parent = row.parent_id
+    if parent is not None and newest_id <= parent:
+        return
+    where = f"thread {row.thread_id!r}" + (
+        f", namespace {row.checkpoint_ns!r}" if row.checkpoint_ns else ""
+    )
+    builds_on = f"checkpoint {parent!r}" if parent else "no checkpoint (a new thread)"
+    raise WriteConflictError(
+        f"single-writer guard: {where} has checkpoint {newest_id!r}, newer than the one this "
+        f"put builds on ({builds_on}); another writer is running on this thread. Re-read the "
+        "thread and retry, or fork it (fork_thread) to branch from an older checkpoint",
+        thread_id=row.thread_id,
+        checkpoint_ns=row.checkpoint_ns,
+        parent_id=parent,
+        newest_id=newest_id,
+    )
 
 
 class CoreSaverMixin:

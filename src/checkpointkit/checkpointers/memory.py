@@ -35,6 +35,7 @@ from checkpointkit.checkpointers.base import (
     ListMemo,
     StorageCore,
     ThreadInfo,
+    check_single_writer,
     check_strategy,
     checkpoint_id_of,
     checkpoint_ns_of,
@@ -81,6 +82,9 @@ class MemoryCheckpointer(
         delta_lists: Store list channels as deltas (default True).
         verify_items: Also notice list items edited in place and put again
             without being written by a task (a pass over the list per step).
+        single_writer: Refuse, with `WriteConflictError`, a put that does not
+            build on the newest checkpoint of its thread (another writer got
+            there first); see `check_single_writer`.
 
     Example:
         ```python
@@ -99,8 +103,10 @@ class MemoryCheckpointer(
         serde: SerializerProtocol | None = None,
         delta_lists: bool = True,
         verify_items: bool = False,
+        single_writer: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
+        self.single_writer = single_writer
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._threads: dict[str, _Thread] = {}
         self._lock = threading.RLock()
@@ -260,6 +266,9 @@ class MemoryCheckpointer(
         row = plan.checkpoint
         with self._lock:
             store = self._threads.setdefault(row.thread_id, _Thread())
+            if self.single_writer:
+                stored = store.checkpoints.get(row.checkpoint_ns)
+                check_single_writer(row, max(stored) if stored else None)
             blobs = store.blobs.setdefault(row.checkpoint_ns, {})
             missing = {key for key in plan.delta_bases if key not in blobs}
             if missing:
