@@ -8,23 +8,20 @@ thread), and async calls are awaited across loops (`_bridges.on_own_loop`).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from checkpointkit.checkpointers.postgres import AsyncPostgresCheckpointer, PostgresCheckpointer
+from tests.backends._loop import background_loop
 from tests.contract.backends import saver_options
 
 if TYPE_CHECKING:  # not at run time: the contract imports this module to discover it
     from tests.contract.backends import SaverFactory
-
-T = TypeVar("T")
 
 
 def schema_of(uri: str) -> str:
@@ -34,23 +31,6 @@ def schema_of(uri: str) -> str:
     assert row is not None
     assert row[0], "the harness URI names no schema"
     return str(row[0])
-
-
-class LoopThread:
-    """An event loop running in a daemon thread, to host an async saver."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
 
 
 @contextmanager
@@ -68,15 +48,12 @@ def postgres_async(request: pytest.FixtureRequest) -> Iterator[BaseCheckpointSav
     opened = AsyncPostgresCheckpointer.from_conn_string(
         uri, schema=schema_of(uri), max_size=4, **saver_options(request)
     )
-    host = LoopThread()
-    try:
+    with background_loop() as host:
         saver = host.run(opened.__aenter__())
         try:
             yield saver
         finally:
             host.run(opened.__aexit__(None, None, None))
-    finally:
-        host.close()
 
 
 FACTORIES: dict[str, SaverFactory] = {"postgres": postgres, "postgres-async": postgres_async}
