@@ -121,7 +121,15 @@ def _stored_bytes(saver: BaseCheckpointSaver[Any], thread: str) -> Callable[[], 
         return functools.partial(_official_memory_bytes, saver, thread)
     if hasattr(saver, "memory_usage"):  # checkpointkit's Redis
         return lambda: int(saver.memory_usage(thread))
-    if hasattr(saver, "disk_bytes"):  # checkpointkit's Postgres
+    pool = getattr(saver, "_pool", None)
+    if hasattr(saver, "disk_bytes") and pool is not None:  # checkpointkit's Postgres
+
+        def ours_pg_bytes() -> int:
+            with pool.connection() as conn:  # the same measure as LangGraph's below
+                return _pg_table_bytes(conn)
+
+        return ours_pg_bytes
+    if hasattr(saver, "disk_bytes"):  # checkpointkit's Postgres on a single connection
         return lambda: int(saver.disk_bytes())
     if hasattr(saver, "path"):  # checkpointkit's SQLite
         return functools.partial(_sqlite_file_bytes, str(saver.path))
@@ -130,18 +138,25 @@ def _stored_bytes(saver: BaseCheckpointSaver[Any], thread: str) -> Callable[[], 
         path = conn.execute("PRAGMA database_list").fetchone()[2]
         return functools.partial(_sqlite_file_bytes, path)
     if conn is not None:  # LangGraph's PostgresSaver: its tables, indexes and TOAST
-
-        def pg_bytes() -> int:
-            row = conn.execute(
-                "SELECT sum(pg_total_relation_size(c.oid)) AS n FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-            ).fetchone()
-            value = row["n"] if isinstance(row, dict) else row[0]
-            return int(value or 0)
-
-        return pg_bytes
+        return functools.partial(_pg_table_bytes, conn)
     raise TypeError(f"no storage measure for {type(saver).__name__}")
+
+
+def _pg_table_bytes(conn: Any) -> int:
+    """Bytes on disk of the tables in the connection's database, as for either saver.
+
+    Each saver has a database of its own, so these are exactly its tables:
+    ``pg_total_relation_size`` counts the heap, indexes, TOAST and the
+    free-space and visibility maps (dead rows included, as on disk).
+    """
+    row = conn.execute(
+        "SELECT sum(pg_total_relation_size(c.oid)) AS n FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg_toast%'"
+    ).fetchone()
+    value = row["n"] if isinstance(row, dict) else row[0]
+    return int(value or 0)
 
 
 @contextlib.contextmanager

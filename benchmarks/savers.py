@@ -158,16 +158,26 @@ def _postgres(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
             await saver.setup()
             yield saver
 
+    # Parity with LangGraph's from_conn_string, which prepares every statement
+    # (prepare_threshold=0) on an autocommit connection: checkpointkit's default
+    # (None: nothing prepared, PgBouncer-safe) is the only setting changed.
+    parity = {"prepare_threshold": 0}
     return Family(
         "postgres",
-        lambda: PostgresCheckpointer.from_conn_string(_fresh_database(server_uri)),
+        lambda: PostgresCheckpointer.from_conn_string(_fresh_database(server_uri), **parity),
         official,
-        lambda: AsyncPostgresCheckpointer.from_conn_string(_fresh_database(server_uri)),
+        lambda: AsyncPostgresCheckpointer.from_conn_string(_fresh_database(server_uri), **parity),
         official_async,
         [
-            f"postgres: both savers on one local server ({durability}); each saver in its "
-            "own database; checkpointkit with its defaults (pool, no prepared statements), "
-            "LangGraph's with its from_conn_string defaults"
+            f"postgres: both savers on one local server ({durability}), over TCP on "
+            "127.0.0.1, each in its own database. LangGraph's: from_conn_string defaults "
+            "(one autocommit connection, prepare_threshold=0, pipeline mode for writes, "
+            "its lock around each call). checkpointkit's: from_conn_string defaults (a pool "
+            "of 1-10 autocommit connections, one statement per operation) except "
+            "prepare_threshold=0, as LangGraph's; its default prepares nothing "
+            "(PgBouncer-safe). Stored bytes: pg_total_relation_size of each saver's own "
+            "tables (heap, indexes, TOAST, free-space and visibility maps), the same "
+            "query for both"
         ],
     )
 

@@ -78,3 +78,42 @@ def test_a_blocked_operation_does_not_hold_up_the_others(
             other.rollback()
             waiting.result(timeout=10)
     blocked.check()
+
+
+def _hold_thread_lock(conn: psycopg.Connection[Any], saver: Any, thread_id: str) -> None:
+    """Take a thread's advisory lock exclusively, as maintenance does: its puts wait."""
+    from checkpointkit.checkpointers.postgres._schema import thread_lock
+
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(%s::int4, %s::int4)",
+        [saver._names.lock_class, thread_lock(thread_id)],
+    )
+
+
+def test_a_read_waits_for_the_writes_of_its_thread_in_flight(
+    saver: PostgresCheckpointer, postgres_uri: str
+) -> None:
+    """A read started after a put of the same thread was issued sees that put."""
+    run = Run(saver, new_thread())
+    run.step(count=1)
+    # the holder goes first on the way out: a failing test never leaves the put blocked
+    with ThreadPoolExecutor(3) as pool, psycopg.connect(postgres_uri) as holder:
+        _hold_thread_lock(holder, saver, run.thread_id)  # the next put blocks in the server
+        put = pool.submit(run.step, count=2)
+        deadline = time.monotonic() + 10
+        while not saver._writes._now(run.thread_id):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        other = Run(saver, new_thread())
+        other.step(count=7)  # another thread is not held up
+        read = pool.submit(saver.get_tuple, config(run.thread_id))
+        listed = pool.submit(lambda: list(saver.list(config(run.thread_id), limit=1)))
+        time.sleep(0.3)
+        assert not read.done()
+        assert not listed.done()
+        holder.rollback()  # release: the put commits, then the reads run
+        head = put.result(10)
+        tup = read.result(10)
+        assert tup is not None
+        assert tup.checkpoint["id"] == head
+        assert listed.result(10)[0].checkpoint["id"] == head

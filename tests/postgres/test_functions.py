@@ -18,14 +18,19 @@ from tests.postgres.test_round_trips import round_trips
 from tests.postgres.test_values import ODD_TEXT
 
 
-def make_version_1(uri: str, schema: str) -> None:
-    """Create the tables as checkpointkit's schema version 1 left them."""
+def make_version(uri: str, schema: str, version: int) -> None:
+    """Create the tables as checkpointkit's schema `version` left them."""
     names = Names(schema, "ck_")
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(names.render(BOOTSTRAP))
-        conn.execute(names.render(MIGRATIONS[0]))
         table = sql.Identifier(schema, "ck_schema_version")
-        conn.execute(sql.SQL("INSERT INTO {} (version) VALUES (1)").format(table))
+        for n in range(1, version + 1):
+            conn.execute(names.render(MIGRATIONS[n - 1]))
+            conn.execute(sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table), [n])
+
+
+def make_version_1(uri: str, schema: str) -> None:
+    make_version(uri, schema, 1)
 
 
 def functions(uri: str, schema: str) -> list[str]:
@@ -39,7 +44,7 @@ def functions(uri: str, schema: str) -> list[str]:
 
 
 def test_version_1_tables_are_migrated_to_the_functions(postgres_uri: str, schema: str) -> None:
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     make_version_1(postgres_uri, schema)
     assert functions(postgres_uri, schema) == []
     with PostgresCheckpointer.from_conn_string(postgres_uri, schema=schema) as saver:
@@ -47,11 +52,82 @@ def test_version_1_tables_are_migrated_to_the_functions(postgres_uri: str, schem
         run.step(a=1, messages=[msg(0)])
         run.step(messages=[msg(0), msg(1)])
         run.check()
-    assert functions(postgres_uri, schema) == ["ck_get_tuple", "ck_put"]
+    # version 3 adds overloads with other arguments; version 2's stay for old workers
+    assert functions(postgres_uri, schema) == ["ck_get_tuple", "ck_get_tuple", "ck_put", "ck_put"]
     with psycopg.connect(postgres_uri) as conn:
         table = sql.Identifier(schema, "ck_schema_version")
         stamped = conn.execute(sql.SQL("SELECT version FROM {} ORDER BY 1").format(table))
-        assert [r[0] for r in stamped] == [1, 2]
+        assert [r[0] for r in stamped] == [1, 2, 3]
+
+
+def test_version_2_data_is_read_and_extended_after_migrating(
+    postgres_uri: str, schema: str
+) -> None:
+    """A thread written at version 2 (foreign key on delta bases) reads back at version 3."""
+    make_version(postgres_uri, schema, 2)
+    thread_id = new_thread()
+    memory = MemoryCheckpointer()
+    messages: list[Any] = []
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        # the version 2 put, as the previous release called it
+        old = PostgresCheckpointer(conn, schema=schema, auto_setup=False)
+        old._q.put = _V2_PUT_CALL.replace("{fn_put}", f'"{schema}"."ck_put"').encode()
+        run = Run(old, thread_id, mirror=memory)
+        real = _codec.put_params
+
+        def v2_params(plan: Any, lock: tuple[int, int], guard: int | None) -> dict[str, Any]:
+            params = real(plan, lock, None)
+            for name in ("blobs", "data", "guard"):
+                del params[name]
+            arrays = _codec.blob_params(plan.blobs)
+            del arrays["namespaces"]
+            return {**params, **arrays}
+
+        try:
+            _codec.put_params = v2_params  # type: ignore[assignment]
+            for i in range(6):
+                messages = [*messages, msg(i)]
+                run.step(messages=messages, count=i)
+        finally:
+            _codec.put_params = real  # type: ignore[assignment]
+    with PostgresCheckpointer.from_conn_string(postgres_uri, schema=schema) as saver:
+        assert [t.checkpoint for t in saver.list(config(thread_id))] == [
+            t.checkpoint for t in memory.list(config(thread_id))
+        ]
+        run.saver = saver
+        for i in range(6, 9):  # deltas on version 2 rows, through version 3's put
+            messages = [*messages, msg(i)]
+            run.step(messages=messages, count=i)
+        run.check()
+        assert [t.checkpoint for t in saver.list(config(thread_id))] == [
+            t.checkpoint for t in memory.list(config(thread_id))
+        ]
+    with psycopg.connect(postgres_uri) as conn:
+        constraints = conn.execute(
+            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+            " WHERE n.nspname = %s AND contype = 'f'",
+            [schema],
+        ).fetchall()
+        assert constraints == []
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'ck_checkpoints'",
+            [schema],
+        ).fetchall()
+        assert ("created_at",) not in columns
+
+
+# The version 2 call of ``put`` (without the single-writer guard's key).
+_V2_PUT_CALL = """
+SELECT {fn_put}(
+    %(lock_a)s::int4, %(lock_b)s::int4, %(thread_id)s::text, %(checkpoint_ns)s::text,
+    %(checkpoint_id)s::text, %(parent_id)s::text, %(run_id)s::text, %(ts)s::text,
+    %(skeleton)s::bytea, %(metadata)s::bytea, %(metadata_idx)s::jsonb,
+    %(channel_versions)s::jsonb, %(root)s::bool, %(channels)b::text[], %(versions)b::text[],
+    %(kinds)b::int2[], %(types)b::text[], %(payloads)b::bytea[], %(chains)b::text[],
+    %(seqs)b::int4[], %(bases)b::text[], %(ops)b::bytea[], %(lengths)b::int4[],
+    %(wrapped)b::bool[])
+"""
 
 
 def test_version_1_tables_without_setup_are_a_typed_error(postgres_uri: str, schema: str) -> None:

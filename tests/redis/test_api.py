@@ -102,7 +102,8 @@ def test_delete_thread_removes_every_key(
 
 def test_unusual_thread_ids_and_namespaces(saver: RedisCheckpointer) -> None:
     graph = chat_graph(saver, reply_chars=5)
-    odd = ["a{b}c", "}{", "%7B", "t:1:c", "emoji 🧵", "nul\x00inside", "x\x01y"]
+    # NUL is refused by the core for every backend; \x01 is what the key layout escapes.
+    odd = ["a{b}c", "}{", "%7B", "t:1:c", "emoji 🧵", "x\x01y", "x\x01\x02y"]
     for thread in odd:
         graph.invoke({"messages": [human(0, 5)]}, {"configurable": {"thread_id": thread}})
     assert sorted(t.thread_id for t in saver.list_threads()) == sorted(odd)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
-from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.base import ERROR, INTERRUPT, CheckpointTuple
 from langgraph.checkpoint.base.id import uuid6
 
 from checkpointkit import MemoryCheckpointer
@@ -173,3 +173,26 @@ def test_hostile_filters_match_nothing_and_change_nothing(
         assert len(list(saver.list(cfg("alpha", checkpoint_id=text)))) == 0
     assert snapshot(raw, redis_prefix) == before
     assert len(list(saver.list(cfg("alpha"), filter={"user": "alpha"}))) == 13
+
+
+def test_writes_of_one_call_apply_in_order_like_memory(saver: RedisCheckpointer) -> None:
+    """Within one call too: the first ordinary write of a (task, idx) wins, the last special."""
+    memory = MemoryCheckpointer()
+    checkpoint = {
+        "v": 4, "id": CHECKPOINT_IDS[0], "ts": "2026-01-01T00:00:00+00:00",
+        "channel_values": {}, "channel_versions": {}, "versions_seen": {}, "updated_channels": [],
+    }  # fmt: skip
+    calls = [
+        ("task", [(INTERRUPT, "first ask"), ("c", "x"), (INTERRUPT, "second ask"), ("c", "y")]),
+        ("other", [(ERROR, "boom"), (ERROR, "boom again")]),
+        ("task", [("c", "late"), (INTERRUPT, "third ask")]),  # merged with the first call
+    ]
+    for target in (saver, memory):
+        head = target.put(cfg("w", checkpoint_ns=""), checkpoint, {}, {})
+        for task, writes in calls:
+            target.put_writes(head, writes, task, "~p")
+    got, expected = saver.get_tuple(cfg("w")), memory.get_tuple(cfg("w"))
+    assert got is not None
+    assert expected is not None
+    assert got.pending_writes == expected.pending_writes
+    assert {w[2] for w in got.pending_writes} == {"third ask", "x", "y", "late", "boom again"}

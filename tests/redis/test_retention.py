@@ -15,7 +15,7 @@ from checkpointkit.checkpointers.redis import RedisCheckpointer
 from checkpointkit.errors import ConfigurationError
 from tests.redis.conftest import chat_graph, human, keys_under
 
-TTL = 0.4
+TTL = 1.0  # seconds: long enough for a busy machine, short for the suite
 
 
 def cfg(thread: str) -> dict[str, Any]:

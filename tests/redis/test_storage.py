@@ -202,3 +202,19 @@ def test_custom_serde_is_used(saver: RedisCheckpointer, redis_url: str, redis_pr
         assert tup.checkpoint["channel_values"] == {"n": [1, 2], "s": "x"}
         assert tup.pending_writes == [("task", "n", 3)]
         assert serde.calls >= 3
+
+
+def test_lone_surrogates_in_metadata_and_run_ids_round_trip(saver: RedisCheckpointer) -> None:
+    """Rows are packed with surrogatepass, and delete_for_runs matches those bytes."""
+    from tests.contract.helpers import checkpoint, config
+
+    run = "run-\ud800"
+    stored = saver.put(config("s"), checkpoint({}, {}), {"run_id": run, "\udfff": ["\ud800"]}, {})
+    kept = saver.put(config("s"), checkpoint({}, {}), {"run_id": "other"}, {})
+    tup = saver.get_tuple(stored)
+    assert tup is not None
+    assert tup.metadata["run_id"] == run
+    assert tup.metadata["\udfff"] == ["\ud800"]
+    saver.delete_for_runs([run])
+    assert saver.get_tuple(stored) is None
+    assert saver.get_tuple(kept) is not None

@@ -1,17 +1,11 @@
-"""Hostile and bad input: fuzzed calls, and crafted blobs planted in every store.
+"""Crafted stored blobs: data planted in every store cannot run code, and fails typed.
 
-The fuzz test throws configs, metadata, filters, thread ids, checkpoint ids,
-namespaces, channel names and task ids made of quotes, NULs, lone surrogates,
-unicode, SQL, Lua, glob and LIKE fragments at every public method of each
-backend. Every call either works (and a stored checkpoint then reads back
-equal) or raises a `CheckpointKitError`; a victim thread written beforehand
-never changes.
-
-The crafted-blob tests overwrite a stored channel value in place (SQL
-``UPDATE`` on SQLite and PostgreSQL, ``HSET`` on Redis, the dicts of the memory
-checkpointer) with a non-allowlisted type, a pickle, truncated data, a
-decompression bomb or tampered ciphertext: reading it raises a typed error,
-imports and calls nothing, and the other threads still read.
+Each test overwrites a stored channel value in place (SQL ``UPDATE`` on SQLite
+and PostgreSQL, ``HSET`` on Redis, the dicts of the memory checkpointer) with
+a non-allowlisted type, a pickle, truncated data, a decompression bomb or
+tampered ciphertext: reading it raises a typed error, imports and calls
+nothing, and the victim thread still reads unchanged. The fuzz tests of
+hostile *calls* are in `test_fuzz`.
 """
 
 from __future__ import annotations
@@ -23,12 +17,11 @@ import sqlite3
 import sys
 import types
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import strategies as st
 
 from checkpointkit.errors import (
     CheckpointKitError,
@@ -40,95 +33,7 @@ from checkpointkit.serde import CompressedSerializer, EncryptedSerializer, Msgpa
 from checkpointkit.serde import _wire as w
 from tests.contract.helpers import checkpoint, config
 from tests.reliability._backends import BACKENDS, saver_from_spec, spec_for
-
-FRAGMENTS = [
-    "'", '"', "`", "\\", "\x00", "a\x00b", "\ud800", "\udfff", "\n", "%", "_", "*", "?",
-    "[a-z]", "{", "}", "{victim}", ":", "$", "$.step", "@>", "::text", "victim", "victim*",
-    "vict%", "v_ctim", "VICTIM", "victim\x00", " victim", "' OR '1'='1",
-    "'; DROP TABLE ck_checkpoints; --",
-    "\"; DELETE FROM ck_blobs; --", "1); SELECT pg_sleep(5); --", "redis.call('FLUSHALL')",
-    "]]..redis.call('DEL',KEYS[1])..[[", "\x01\x02", "\x01", "ñ", "日本語", "🙂", "\u202e",
-    "ck:", "checkpointkit:*", "{x}:c", "\x7f", "\ufeff",
-]  # fmt: skip
-hostile_text = st.one_of(
-    st.sampled_from(FRAGMENTS),
-    st.lists(st.sampled_from(FRAGMENTS), min_size=2, max_size=4).map("".join),
-    st.text(max_size=12),
-)
-json_scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), hostile_text
-)
-json_value = st.recursive(
-    json_scalar,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(hostile_text, inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-garbage = st.sampled_from([None, b"bytes", 1.5, object(), [], {}, ("t",), True])
-hashable_garbage = st.sampled_from([None, b"bytes", 1.5, ("t",), True, 3])
-thread_ids = st.one_of(hostile_text, st.integers(-5, 2**64), garbage)
-checkpoint_ids = st.one_of(st.none(), hostile_text, garbage)
-namespaces = st.one_of(st.just(""), hostile_text, garbage)
-filters = st.one_of(
-    st.none(),
-    st.dictionaries(hostile_text, json_value, max_size=3),
-    st.dictionaries(
-        st.one_of(hostile_text, hashable_garbage), st.one_of(json_value, garbage), max_size=2
-    ),
-    garbage,
-)
-configs = st.one_of(
-    st.builds(
-        lambda t, ns, c: {
-            "configurable": {"thread_id": t, "checkpoint_ns": ns, "checkpoint_id": c}
-        },
-        thread_ids,
-        namespaces,
-        checkpoint_ids,
-    ),
-    st.dictionaries(st.sampled_from(["configurable", "metadata", "x"]), json_value, max_size=2),
-    garbage,
-)
-
-
-def attempt(call: Callable[[], Any]) -> tuple[bool, Any]:
-    """Run `call`; return (True, result), or (False, error) for a `CheckpointKitError` only."""
-    try:
-        return True, call()
-    except CheckpointKitError as exc:
-        return False, exc
-
-
-def snapshot(saver: Any) -> list[Any]:
-    return [
-        (t.config, t.checkpoint, t.metadata, t.parent_config, sorted(t.pending_writes, key=repr))
-        for t in saver.list(config("victim"))
-    ]
-
-
-def plant_victim(saver: Any) -> None:
-    versions: dict[str, Any] = {}
-    parent = None
-    for step in range(2):
-        values = {"messages": [f"m{i}" for i in range(step + 1)], "secret": f"s{step}"}
-        for channel in values:
-            versions[channel] = saver.get_next_version(versions.get(channel), None)
-        cp = checkpoint(values, dict(versions))
-        meta = {"step": step, "source": "loop", "owner": "victim"}
-        stored = saver.put(config("victim", checkpoint_id=parent), cp, meta, dict(versions))
-        parent = stored["configurable"]["checkpoint_id"]
-        saver.put_writes(stored, [("secret", f"w{step}")], f"task-{step}")
-
-
-@pytest.fixture
-def victim_saver(backend: str, request: pytest.FixtureRequest) -> Iterator[Any]:
-    with saver_from_spec(spec_for(backend, request)) as saver:
-        plant_victim(saver)
-        yield saver
-
-
-# --------------------------------------------------------------------------- crafted blobs
+from tests.reliability._hostile import plant_victim, snapshot
 
 SENTINEL = "ck_reliability_sentinel"
 

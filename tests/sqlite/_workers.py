@@ -87,3 +87,28 @@ def put_until_killed(path: str, out: Connection, size: int) -> None:
         parent = stored["configurable"]["checkpoint_id"]
         out.send(("committed", parent, i, digest))
         i += 1
+
+
+def recreate_thread(path: str, thread_id: str, values: dict[str, Any]) -> str:
+    """Delete a thread and write it again with `values` (fresh versions); return the new head."""
+    saver = SQLiteCheckpointer(path, timeout=30)
+    saver.delete_thread(thread_id)
+    versions = {channel: saver.get_next_version(None, None) for channel in values}
+    cp = checkpoint(dict(values), versions)
+    stored = saver.put(config(thread_id), cp, {"source": "input", "step": -1}, dict(versions))  # type: ignore[typeddict-item]
+    saver.close()
+    return str(stored["configurable"]["checkpoint_id"])
+
+
+def put_on_parent(path: str, thread_id: str, parent: str, n: int) -> str:
+    """Put a checkpoint on `parent` with the single-writer guard; return its id or error name."""
+    saver = SQLiteCheckpointer(path, timeout=30, single_writer=True)
+    versions = {"n": saver.get_next_version(None, None)}
+    cp = checkpoint({"n": n}, versions)
+    try:
+        saver.put(config(thread_id, checkpoint_id=parent), cp, {"step": n}, dict(versions))  # type: ignore[typeddict-item]
+    except Exception as exc:
+        return type(exc).__name__
+    finally:
+        saver.close()
+    return str(cp["id"])

@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from checkpointkit import MemoryCheckpointer
 from checkpointkit.checkpointers.sqlite import SQLiteCheckpointer
-from checkpointkit.errors import CorruptDataError, SerializationError
+from checkpointkit.errors import ConfigurationError, CorruptDataError, SerializationError
 from tests.contract.helpers import checkpoint, config
 
 # --- helpers ----------------------------------------------------------------------
@@ -186,11 +186,13 @@ def test_a_20_mb_value_round_trips(tmp_path: Path) -> None:
 
 def test_nul_characters_and_any_unicode_round_trip(tmp_path: Path) -> None:
     saver = SQLiteCheckpointer(tmp_path / "db.sqlite")
-    thread_id = "thread\x00 ünï 🙂 \u202e"
-    ns = "sub\x00graph:ä"
+    # Ids and channel names take any unicode but NUL (refused by the core for
+    # every backend); values and metadata take NUL too.
+    thread_id = "thread ünï 🙂 \u202e"
+    ns = "sub graph:ä"
     values = {
         "text": "α\x00β\U0001f600\ud7ff",
-        "chännel\x00": ["a\x00", {"k\x00": "v\x00"}],
+        "chännel": ["a\x00", {"k\x00": "v\x00"}],
         "messages": [HumanMessage(content="nul \x00 inside", id="m\x001"), AIMessage(content="🙂")],
     }
     metadata = {"kéy\x00": "välue", "nested": {"n\x00ul": "\x00"}, "ëmoji": "🙂"}
@@ -206,6 +208,8 @@ def test_nul_characters_and_any_unicode_round_trip(tmp_path: Path) -> None:
     assert len(listed) == 2
     assert [t.thread_id for t in saver.list_threads()] == [thread_id]
     assert saver.list_threads()[0].metadata["nested"] == {"n\x00ul": "\x00"}
+    with pytest.raises(ConfigurationError, match="NUL"):
+        Writer(saver, "thread\x00").step(a=1)
     saver.close()
 
 

@@ -38,9 +38,9 @@ def test_get_tuple_of_a_checkpoint_this_process_wrote_is_one_query(tmp_path: Pat
         ("task", "a", 1),
         ("task", "b", 2),
     ]
-    # BEGIN, the checkpoint with its writes, COMMIT: every value row is one
-    # this process stored, so none is fetched again.
-    assert len(statements) == 3, statements
+    # The checkpoint with its writes, outside a transaction: every value row
+    # is one this process stored, so none is fetched again.
+    assert len(statements) == 1, statements
     # another process's view (no cache) reads the same checkpoint
     reader = SQLiteCheckpointer(conn)
     reader.setup()
@@ -50,7 +50,13 @@ def test_get_tuple_of_a_checkpoint_this_process_wrote_is_one_query(tmp_path: Pat
     assert again is not None
     assert again.checkpoint == tup.checkpoint
     assert again.pending_writes == tup.pending_writes
-    assert len(statements) == 5, statements  # + the value rows, + the list's delta chain
+    # The one statement, then in one read transaction: BEGIN, the checkpoint
+    # again, the value rows, the list's delta chain, COMMIT.
+    assert len(statements) == 6, statements
+    traced(conn, statements)
+    assert reader.get_tuple(config("t")) == again  # now it holds them too
+    conn.set_trace_callback(None)
+    assert len(statements) == 1, statements
     saver.close()
     conn.close()
 

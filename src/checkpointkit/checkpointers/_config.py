@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, cast
+from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
 
 from checkpointkit.errors import ConfigurationError, InvalidFilterError, MissingThreadIdError
 
 __all__ = [
+    "check_text",
+    "check_thread_id",
     "checkpoint_id_of",
     "checkpoint_ns_of",
     "config_for",
@@ -48,11 +51,44 @@ def thread_id_of(config: RunnableConfig | None) -> str:
         raise MissingThreadIdError(
             "config has no 'thread_id': pass {'configurable': {'thread_id': ...}}"
         )
-    if isinstance(value, bool) or (not isinstance(value, (str, int)) and not hasattr(value, "hex")):
+    return check_thread_id(value)
+
+
+def check_thread_id(value: Any) -> str:
+    """Return a thread id given as an argument (a copy's or fork's target) as a string.
+
+    Raises:
+        ConfigurationError: it is empty, or not a string, an int or a UUID; a
+            thread stored under such an id could not be named in a config.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, UUID)):
         raise ConfigurationError(
             f"thread_id must be a string, an int or a UUID, got {type(value).__name__}"
         )
-    return str(value)
+    if value == "":
+        raise ConfigurationError("thread_id must not be empty")
+    return check_text("thread_id", str(value))
+
+
+def check_text(what: str, value: str) -> str:
+    """Return `value`, an id or name to be stored, if every backend can store it.
+
+    PostgreSQL text holds no NUL, and no backend can encode a lone surrogate
+    to UTF-8: refused here, so every backend refuses them alike.
+
+    Raises:
+        ConfigurationError: `value` holds a NUL character or a lone surrogate.
+    """
+    if "\x00" in value:
+        raise ConfigurationError(f"{what} {value!r} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"{what} {value!r} is not valid Unicode (a lone surrogate): {exc}"
+            ) from None
+    return value
 
 
 def checkpoint_ns_of(config: RunnableConfig | None) -> str:
@@ -60,7 +96,7 @@ def checkpoint_ns_of(config: RunnableConfig | None) -> str:
     ns = _configurable(config).get("checkpoint_ns") or ""
     if not isinstance(ns, str):
         raise ConfigurationError(f"checkpoint_ns must be a string, got {type(ns).__name__}")
-    return ns
+    return check_text("checkpoint_ns", ns)
 
 
 def checkpoint_id_of(config: RunnableConfig | None) -> str | None:
@@ -70,7 +106,7 @@ def checkpoint_id_of(config: RunnableConfig | None) -> str | None:
         return None
     if not isinstance(value, str):
         raise ConfigurationError(f"checkpoint_id must be a string, got {type(value).__name__}")
-    return value
+    return check_text("checkpoint_id", value)
 
 
 def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:

@@ -45,6 +45,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
 from checkpointkit.checkpointers._config import (
+    check_text,
+    check_thread_id,
     checkpoint_id_of,
     checkpoint_ns_of,
     config_for,
@@ -90,6 +92,8 @@ __all__ = [
     "ThreadInfo",
     "check_single_writer",
     "check_strategy",
+    "check_text",
+    "check_thread_id",
     "checkpoint_id_of",
     "checkpoint_ns_of",
     "config_for",
@@ -104,6 +108,7 @@ __all__ = [
 
 BlobKey = tuple[str, str]  # (channel, version)
 _VERSIONS_CACHED = 4  # list versions kept per channel in the per-process cache
+_PINNED_GROUPS = 64  # (thread, namespace) groups of pinned lists kept per OS thread
 
 
 # --- put planning ---------------------------------------------------------------
@@ -205,6 +210,9 @@ class StorageCore:
         self._cache_lock = threading.Lock()
         # ids of objects written (put_writes) since the last put, per (thread, ns)
         self._touched: dict[tuple[str, str], set[int]] = {}
+        # Per OS thread: the cached lists `chain_requests` fetched no chain rows
+        # for, held until the read decodes them (puts may evict them meanwhile).
+        self._pins = threading.local()
 
     def with_serde(self, serde: SerializerProtocol) -> StorageCore:
         """Return a core with the same options over another serializer (empty cache)."""
@@ -266,6 +274,19 @@ class StorageCore:
                 self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+
+    def _pinned(self) -> OrderedDict[tuple[str, str], dict[BlobKey, ListState]]:
+        pins = getattr(self._pins, "groups", None)
+        if pins is None:
+            pins = self._pins.groups = OrderedDict()
+        return cast(OrderedDict[tuple[str, str], dict[BlobKey, ListState]], pins)
+
+    def take_pinned(self, thread_id: str, checkpoint_ns: str, memo: ListMemo) -> None:
+        """Move the lists `chain_requests` relied on for a thread and namespace into `memo`."""
+        pins = getattr(self._pins, "groups", None)
+        if pins:
+            for key, state in pins.pop((thread_id, checkpoint_ns), {}).items():
+                memo.states.setdefault(key, state)
 
     def _note_touched(self, thread_id: str, ns: str, values: Iterable[Any]) -> None:
         ids: set[int] = set()
@@ -337,7 +358,9 @@ class StorageCore:
         checkpoint_id = checkpoint.get("id")
         if not isinstance(checkpoint_id, str) or not checkpoint_id:
             raise ConfigurationError("checkpoint has no 'id'")
+        check_text("checkpoint id", checkpoint_id)
         values = checkpoint.get("channel_values") or {}
+        _check_channels(values, checkpoint.get("channel_versions") or {}, new_versions)
         # LangGraph passes the run id in the config; it reaches the merged metadata
         merged = get_serializable_checkpoint_metadata(config, metadata)
         meta_json = self._metadata_json(merged)
@@ -474,6 +497,9 @@ class StorageCore:
                 raise ConfigurationError(
                     f"write channel must be a non-empty string, got {write[0]!r}"
                 )
+            check_text("write channel", write[0])
+        check_text("task_id", task_id)
+        check_text("task_path", task_path)
         self._note_touched(thread_id, ns, (value for _, value in writes))
         rows = []
         for i, (channel, value) in enumerate(writes):
@@ -495,17 +521,26 @@ class StorageCore:
     def chain_requests(self, blobs: Iterable[BlobRow]) -> dict[tuple[str, str], int]:
         """Return, per (channel, chain), the highest chain position to read.
 
-        Versions this process holds intact (`cached_list`) need no chain rows.
+        Versions this process holds intact (`cached_list`) need no chain rows;
+        they are pinned for this OS thread until `decode_tuple` or
+        `delta_history` of their thread and namespace takes them, so puts from
+        other threads evicting them from the cache meanwhile cannot break the read.
         """
         wanted: dict[tuple[str, str], int] = {}
         for blob in blobs:
-            if (
-                blob.kind is BlobKind.LIST_DELTA
-                and blob.chain is not None
-                and self.cached_list(blob.thread_id, blob.checkpoint_ns, blob) is None
-            ):
+            if blob.kind is not BlobKind.LIST_DELTA or blob.chain is None:
+                continue
+            held = self.cached_list(blob.thread_id, blob.checkpoint_ns, blob)
+            if held is None:
                 key = (blob.channel, blob.chain)
                 wanted[key] = max(wanted.get(key, 0), blob.seq)
+            else:
+                pins = self._pinned()
+                group = (blob.thread_id, blob.checkpoint_ns)
+                pins.setdefault(group, {})[(blob.channel, blob.version)] = held
+                pins.move_to_end(group)
+                while len(pins) > _PINNED_GROUPS:  # reads that failed before decoding
+                    pins.popitem(last=False)
         return wanted
 
     def decode_tuple(
@@ -538,6 +573,7 @@ class StorageCore:
         # Only a list page (a caller-given memo) reads older versions next.
         seed = memo is not None
         memo = ListMemo() if memo is None else memo
+        self.take_pinned(row.thread_id, row.checkpoint_ns, memo)
         values: dict[str, Any] = {}
         lists: dict[str, ListState] = {}
         for channel, version in self.needed_blobs(skeleton):
@@ -818,6 +854,8 @@ class StorageCore:
         collected: dict[str, list[PendingWrite]] = {c: [] for c in channels}
         seeds: dict[str, Any] = {}
         memo = ListMemo()
+        if steps:
+            self.take_pinned(steps[0][0].thread_id, steps[0][0].checkpoint_ns, memo)
         for row, skeleton, seed_channels in steps:
             versions = skeleton.get("channel_versions") or {}
             for write in reversed(self.decode_writes(writes.get(row.checkpoint_id, ()))):
@@ -931,6 +969,17 @@ def _describe(where: Sequence[str | int]) -> str:
     else:
         names = ("thread", "namespace", "channel", "version")
     return ", ".join(f"{name} {part!r}" for name, part in zip(names, where, strict=False))
+
+
+def _check_channels(*mappings: Mapping[Any, Any]) -> None:
+    # A non-string name would be stored, then break decoding the skeleton.
+    for mapping in mappings:
+        for channel in mapping:
+            if not isinstance(channel, str):
+                raise ConfigurationError(
+                    f"channel names must be strings, got {type(channel).__name__} {channel!r}"
+                )
+            check_text("channel name", channel)
 
 
 def _as_list(value: Any) -> tuple[list[Any] | None, bool]:

@@ -37,6 +37,7 @@ from checkpointkit.checkpointers.base import (
     ThreadInfo,
     check_single_writer,
     check_strategy,
+    check_thread_id,
     checkpoint_id_of,
     checkpoint_ns_of,
     config_for,
@@ -45,7 +46,6 @@ from checkpointkit.checkpointers.base import (
     moved_checkpoint,
     next_version,
     thread_id_of,
-    thread_info,
     validate_filter,
 )
 from checkpointkit.errors import ConfigurationError
@@ -245,12 +245,25 @@ class MemoryCheckpointer(
     ) -> builtins.list[ThreadInfo]:
         """Summarise threads newest first, optionally filtered on their latest metadata."""
         wanted = validate_filter(filter)
-        with self._lock:
-            per_thread = [store.rows() for store in self._threads.values()]
-        infos = [info for rows in per_thread if (info := thread_info(rows)) is not None]
-        infos = [i for i in infos if not wanted or metadata_matches(i.metadata, wanted)]
-        infos.sort(key=lambda i: (i.updated_at, i.thread_id), reverse=True)
-        return infos[:limit] if limit is not None else infos
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ConfigurationError(f"limit must be a non-negative int, got {limit!r}")
+        with self._lock:  # (first, last, count) of each thread's root namespace
+            roots = [
+                (by_id[min(by_id)], by_id[max(by_id)], len(by_id))
+                for store in self._threads.values()
+                if (by_id := store.checkpoints.get(""))
+            ]
+        roots.sort(key=lambda root: (root[1].ts, root[1].thread_id), reverse=True)
+        infos: builtins.list[ThreadInfo] = []
+        for first, last, count in roots:  # metadata decoded only until the limit
+            if limit is not None and len(infos) >= limit:
+                break
+            metadata = self._core.decode_metadata(last.metadata)
+            if not wanted or metadata_matches(metadata, wanted):
+                infos.append(ThreadInfo(last.thread_id, metadata, count, first.ts, last.ts))
+        return infos
 
     # -- writes ------------------------------------------------------------------
 
@@ -349,23 +362,29 @@ class MemoryCheckpointer(
                 store.blobs.pop(ns, None)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint, write and value of a thread to another thread id."""
+        """Copy every checkpoint, write and value of a thread to another thread id.
+
+        Raises:
+            ConfigurationError: the target id is not usable (`check_thread_id`).
+        """
+        target_id = check_thread_id(target_thread_id)
         with self._lock:
             source = self._threads.get(str(source_thread_id))
             if source is None:
                 return
-            self._copy_rows(source, source.rows(), str(target_thread_id))
+            self._copy_rows(source, source.rows(), target_id)
 
     def fork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
         """Copy a checkpoint and its ancestors into a new thread; return the fork's config.
 
         Raises:
-            ConfigurationError: the checkpoint does not exist, or the new thread does.
+            ConfigurationError: the checkpoint does not exist, the new thread does, or
+                its id is not usable (`check_thread_id`).
         """
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
-        new_thread_id = str(new_thread_id)
+        new_thread_id = check_thread_id(new_thread_id)
         with self._lock:
             if new_thread_id in self._threads:
                 raise ConfigurationError(f"cannot fork into thread {new_thread_id!r}: it exists")

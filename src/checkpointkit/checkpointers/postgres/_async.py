@@ -9,9 +9,12 @@ Mechanism:
 
 * No saver-wide lock: each operation takes its own connection from the pool,
   so concurrent operations run in parallel (a single connection, when given
-  one, is used by one operation at a time, as a connection must be).
+  one, is used by one operation at a time, as a connection must be). Only a
+  read of a thread waits, for the writes of that thread this saver has in
+  flight (`AsyncWrites`): LangGraph stores a step in the background while the
+  next one runs, and a read must not overtake it.
 * ``put`` and ``get_tuple`` are one call of a server-side function
-  (`_functions`, schema version 2) whose plans the session caches, so one
+  (`_functions`, schema versions 2 and 3) whose plans the session caches, so one
   round trip on an autocommit connection and next to no planning, through
   PgBouncer too: a ``put`` writes the changed channel values, the checkpoint
   and the thread's summary row atomically; a ``get_tuple`` returns the
@@ -19,9 +22,14 @@ Mechanism:
   does not hold) and its writes. ``put_writes`` is one multi-row
   ``INSERT``. ``list`` reads keyset pages, one statement each, holding no
   connection between pages (`_pages`).
-* A list delta's base is referenced by a foreign key: a put racing a prune
-  that deletes the base fails instead of committing a dangling delta, and is
-  re-planned as a snapshot (`StorageCore.rebase_missing`).
+* ``put`` checks that each list delta's base exists once it holds the
+  thread's lock: a put racing a prune that deletes the base fails instead of
+  committing a dangling delta, and is re-planned as a snapshot
+  (`StorageCore.rebase_missing`).
+* With ``single_writer=True``, ``put`` also takes the exclusive advisory lock
+  of its (thread, namespace) and looks up the newest stored checkpoint id
+  there, in the same statement: a put that does not build on it raises
+  `WriteConflictError` and stores nothing (`check_single_writer`).
 * Maintenance (prune, delete, sweep, copy) takes per-thread advisory locks;
   ``put`` takes the same lock shared, so garbage collection never interleaves
   with a write of the thread it cleans.
@@ -59,9 +67,12 @@ from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import CheckpointRow
 from checkpointkit.checkpointers.base import (
     CoreSaverMixin,
+    PutPlan,
     StorageCore,
     ThreadInfo,
+    check_single_writer,
     check_strategy,
+    check_thread_id,
     config_for,
     metadata_matches,
     next_version,
@@ -72,6 +83,7 @@ from checkpointkit.checkpointers.postgres._bridges import (
     AsyncLock,
     AsyncOp,
     AsyncPostgresBridge,
+    AsyncWrites,
     on_own_loop,
     on_own_loop_iter,
 )
@@ -94,7 +106,12 @@ from checkpointkit.checkpointers.postgres._pages import (
     SummaryReader,
 )
 from checkpointkit.checkpointers.postgres._queries import Queries
-from checkpointkit.checkpointers.postgres._schema import SCHEMA_VERSION, Names, thread_lock
+from checkpointkit.checkpointers.postgres._schema import (
+    SCHEMA_VERSION,
+    Names,
+    thread_lock,
+    writer_lock,
+)
 from checkpointkit.errors import ConfigurationError, CorruptDataError
 from checkpointkit.serde import SerializerProtocol, default_serializer, is_contextual
 
@@ -104,6 +121,7 @@ SYNC_NAMES = {
     "AsyncPostgresCheckpointer": "PostgresCheckpointer",
     "AsyncPostgresBridge": "SyncPostgresBridge",
     "AsyncLock": "SyncLock",
+    "AsyncWrites": "SyncWrites",
     "AsyncOp": "SyncOp",
     "on_own_loop": "as_is",
     "on_own_loop_iter": "as_is",
@@ -132,14 +150,26 @@ async def _atomic(conn: AsyncConnection[Any], *, always: bool = False) -> AsyncI
 
 
 async def _fetch(conn: AsyncConnection[Any], query: bytes, params: Mapping[str, Any]) -> list[Any]:
-    async with _atomic(conn), conn.cursor(row_factory=tuple_row, binary=True) as cur:
+    if not conn.autocommit:
+        async with _atomic(conn):
+            return await _fetch_now(conn, query, params)
+    return await _fetch_now(conn, query, params)  # one statement: atomic by itself
+
+
+async def _fetch_now(
+    conn: AsyncConnection[Any], query: bytes, params: Mapping[str, Any]
+) -> list[Any]:
+    async with conn.cursor(row_factory=tuple_row, binary=True) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
 
 
 async def _execute(conn: AsyncConnection[Any], query: bytes, params: Mapping[str, Any]) -> None:
-    async with _atomic(conn):
-        await conn.execute(query, params)
+    if not conn.autocommit:
+        async with _atomic(conn):
+            await conn.execute(query, params)
+        return
+    await conn.execute(query, params)  # one statement: atomic by itself
 
 
 class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpointSaver[str]):
@@ -170,6 +200,13 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         retry_timeout: Seconds to keep retrying an idempotent operation on a
             fresh connection after the server went away (each attempt may
             also wait up to the pool's own ``timeout`` for a connection).
+        single_writer: Refuse, with `WriteConflictError`, a put that does not
+            build on the newest checkpoint of its thread and namespace
+            (another worker ran the same thread meanwhile), instead of
+            letting the history fork silently. Checked atomically inside the
+            put's statement, under an advisory lock of that namespace, so two
+            workers racing on one thread cannot both pass; a refused put
+            stores nothing. See `check_single_writer`.
 
     Example:
         ```python
@@ -197,6 +234,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         keep_last: int | None = None,
         page_size: int = 100,
         retry_timeout: float = 10.0,
+        single_writer: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
         self._pool = conn if isinstance(conn, AsyncConnectionPool) else None
@@ -217,8 +255,10 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         self._ready = False
         self._setup_lock = AsyncLock()
         self._conn_lock = AsyncLock()
+        self._writes = AsyncWrites()
         self._page_size = page_size
         self._retry_timeout = retry_timeout
+        self.single_writer = single_writer
         try:  # async-only
             self.loop = asyncio.get_running_loop()  # async-only
         except RuntimeError:  # async-only
@@ -267,7 +307,8 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
             connect_kwargs: Extra keyword arguments of each connection.
             pool_kwargs: Extra keyword arguments of the pool (``check``,
                 ``reconnect_timeout``...).
-            **options: The saver's own options (``serde``, ``ttl``, ``keep_last``...).
+            **options: The saver's own options (``serde``, ``ttl``, ``keep_last``,
+                ``single_writer``...).
 
         Raises:
             BackendUnavailableError: the server cannot be reached within `timeout`.
@@ -402,6 +443,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Return the checkpoint named by `config`, or the thread's latest one (one query)."""
         thread_id, ns, checkpoint_id = config_keys(config)
+        await self._writes.wait(thread_id)
         params = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
         hint = self._recent.params(thread_id, ns)
         while True:
@@ -414,9 +456,9 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
                 tup, lists = self._core.decode_tuple(row, blobs, writes)
                 break
             except CorruptDataError:
-                if not hint["cached_channels"]:
+                if hint["cached"] is None:
                     raise
-                hint = {"cached_channels": [], "cached_versions": []}  # the cache moved on
+                hint = {"cached": None}  # the cache moved on
         self._remember(thread_id, ns, lists)
         return tup
 
@@ -465,6 +507,8 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         Each page is decoded whole before it is yielded; a page whose held
         versions turn out not to cover it is read again naming none.
         """
+        if spec.params["thread_id"] is not None:
+            await self._writes.wait(spec.params["thread_id"])
         remaining = spec.limit
         params = dict(spec.params)
         shape = spec.shape
@@ -507,6 +551,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         if not channels:
             return {}
         thread_id, ns, checkpoint_id = config_keys(config)
+        _codec.check_texts("channel name", channels)
         params = {
             "thread_id": thread_id,
             "checkpoint_ns": ns,
@@ -559,13 +604,32 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         """Store a checkpoint in one atomic statement; only changed channels are written.
 
         Idempotent by checkpoint id, so it is retried after a dropped connection.
+
+        Raises:
+            WriteConflictError: with ``single_writer=True``, a newer checkpoint
+                than the put's parent is stored in its thread and namespace;
+                nothing of the put is stored.
+            ConfigurationError: an id, timestamp or channel name cannot be
+                stored as PostgreSQL text (a NUL character, a lone surrogate).
         """
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
         row = plan.checkpoint
         lock = (self._names.lock_class, thread_lock(row.thread_id))
+        guard = None
+        if self.single_writer:
+            guard = writer_lock(self._names, row.thread_id, row.checkpoint_ns)
+        token = self._writes.start(row.thread_id)
+        try:
+            await self._put(plan, lock, guard)
+        finally:
+            self._writes.done(row.thread_id, token)
+        return plan.config
+
+    async def _put(self, plan: PutPlan, lock: tuple[int, int], guard: int | None) -> None:
+        row = plan.checkpoint
         for attempt in range(3):
             try:
-                params = _codec.put_params(plan, lock)
+                params = _codec.put_params(plan, lock, guard)
                 await self._run(partial(_execute, query=self._q.put, params=params))
                 break
             except psycopg.errors.ForeignKeyViolation:
@@ -575,8 +639,13 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
                 if attempt == 2 or not missing:
                     raise
                 self._core.rebase_missing(plan, missing)
+            except psycopg.Error as exc:
+                newest = _errors.newest_id(exc)
+                if newest is None:
+                    raise
+                check_single_writer(row, newest)  # raises WriteConflictError
+                raise  # the guard in SQL and in Python disagree: never silently pass
         self._remember(row.thread_id, row.checkpoint_ns, plan.learned)
-        return plan.config
 
     @on_own_loop
     async def aput_writes(
@@ -591,12 +660,21 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         if rows:
             keep, replace, params = _codec.write_params(rows)
             query = self._q.put_writes(keep, replace)
-            await self._run(partial(_execute, query=query, params=params))
+            token = self._writes.start(rows[0].thread_id)
+            try:
+                await self._run(partial(_execute, query=query, params=params))
+            finally:
+                self._writes.done(rows[0].thread_id, token)
 
     @on_own_loop
     async def adelete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, write and value of a thread."""
+        """Delete every checkpoint, write and value of a thread.
+
+        Raises:
+            ConfigurationError: the id cannot be PostgreSQL text (NUL, lone surrogate).
+        """
         thread_id = str(thread_id)
+        _codec.check_texts("thread id", [thread_id])
 
         async def op(conn: AsyncConnection[Any]) -> None:
             async with _atomic(conn, always=True):
@@ -612,6 +690,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         runs = sorted({str(r) for r in run_ids})
         if not runs:
             return
+        _codec.check_texts("run id", runs)
         q = self._q
 
         async def op(conn: AsyncConnection[Any]) -> builtins.list[str]:
@@ -635,6 +714,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         ids = sorted({str(t) for t in thread_ids})
         if not ids:
             return
+        _codec.check_texts("thread id", ids)
         keep = partial(self._core.keep_for_prune, strategy=strategy)
 
         async def op(conn: AsyncConnection[Any]) -> None:
@@ -648,8 +728,8 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
     @on_own_loop
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and value of a thread to another thread id."""
-        source, target = str(source_thread_id), str(target_thread_id)
-        _codec.check_texts("thread id", [target])
+        source, target = str(source_thread_id), check_thread_id(target_thread_id)
+        _codec.check_texts("thread id", [source, target])
 
         async def op(conn: AsyncConnection[Any]) -> None:
             async with _atomic(conn, always=True):
@@ -670,7 +750,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
             BackendUnavailableError: the connection dropped during the fork.
         """
         thread_id, ns, checkpoint_id = config_keys(config)
-        new_id = str(new_thread_id)
+        new_id = check_thread_id(new_thread_id)
         _codec.check_texts("thread id", [new_id])
         q = self._q
 
@@ -826,6 +906,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
     async def astorage_bytes(self, thread_id: str | None = None) -> int:
         """Return the bytes held for one thread (or all), counted as the memory saver does."""
         params = {"thread_id": None if thread_id is None else str(thread_id)}
+        _codec.check_texts("thread id", [params["thread_id"]])
         return int((await self._read(self._q.storage_bytes, params))[0][0])
 
     @on_own_loop

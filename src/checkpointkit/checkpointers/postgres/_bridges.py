@@ -4,7 +4,8 @@ The saver is written once, as async code (`_async`), and its sync twin is
 generated from it. The few names that differ between the flavours are
 defined here in pairs, and the generator's rename table (``SYNC_NAMES`` in
 `_async`) swaps one for the other: `AsyncLock`/`SyncLock`,
-`AsyncOp`/`SyncOp`, `AsyncPostgresBridge`/`SyncPostgresBridge`, and the
+`AsyncOp`/`SyncOp`, `AsyncWrites`/`SyncWrites`,
+`AsyncPostgresBridge`/`SyncPostgresBridge`, and the
 loop-affinity decorators `on_own_loop`/`on_own_loop_iter`, which become the
 no-op `as_is` in the sync twin.
 
@@ -34,9 +35,11 @@ __all__ = [
     "AsyncLock",
     "AsyncOp",
     "AsyncPostgresBridge",
+    "AsyncWrites",
     "SyncLock",
     "SyncOp",
     "SyncPostgresBridge",
+    "SyncWrites",
     "as_is",
     "on_own_loop",
     "on_own_loop_iter",
@@ -55,6 +58,65 @@ AsyncOp = Callable[[AsyncConnection[Any]], Awaitable[T]]
 SyncOp = Callable[[Connection[Any]], T]
 
 _UNSET: Any = object()
+
+
+class _Writes:
+    """The writes of each thread this saver has in flight (see `AsyncWrites`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # never held across an await
+        self._pending: dict[str, list[Any]] = {}
+
+    def _start(self, thread_id: str, done: Any) -> Any:
+        with self._lock:
+            self._pending.setdefault(thread_id, []).append(done)
+        return done
+
+    def done(self, thread_id: str, token: Any) -> None:
+        """Mark a write started with ``start`` finished (stored or failed)."""
+        with self._lock:
+            pending = self._pending[thread_id]
+            pending.remove(token)
+            if not pending:
+                del self._pending[thread_id]
+        token.set()
+
+    def _now(self, thread_id: str) -> list[Any]:
+        with self._lock:
+            return list(self._pending.get(thread_id, ()))
+
+
+class AsyncWrites(_Writes):
+    """Read-your-writes within one saver: a read of a thread waits for its writes in flight.
+
+    LangGraph stores a step's checkpoint in the background while the next
+    step's nodes run; on a pool, a read of the same thread on another
+    connection could overtake that write. Reads wait for the writes already
+    started when they begin (not for later ones), as if this process's
+    operations on one thread ran in the order they were issued.
+    """
+
+    def start(self, thread_id: str) -> asyncio.Event:
+        """Register a write of `thread_id`; pass the token to ``done`` when it ends."""
+        return self._start(thread_id, asyncio.Event())  # type: ignore[no-any-return]
+
+    async def wait(self, thread_id: str) -> None:
+        """Wait for the writes of `thread_id` in flight now."""
+        for event in self._now(thread_id):
+            await event.wait()
+
+
+class SyncWrites(_Writes):
+    """`AsyncWrites` for the sync saver's threads."""
+
+    def start(self, thread_id: str) -> threading.Event:
+        """Register a write of `thread_id`; pass the token to ``done`` when it ends."""
+        return self._start(thread_id, threading.Event())  # type: ignore[no-any-return]
+
+    def wait(self, thread_id: str) -> None:
+        """Wait for the writes of `thread_id` in flight now."""
+        for event in self._now(thread_id):
+            event.wait()
 
 
 def as_is(fn: F) -> F:

@@ -35,6 +35,7 @@ from checkpointkit.checkpointers.base import (
     config_for,
     fork_selection,
 )
+from checkpointkit.checkpointers.postgres._functions import BLOB_FIELDS
 from checkpointkit.errors import ConfigurationError, CorruptDataError
 
 __all__ = [
@@ -104,6 +105,8 @@ def check_texts(what: str, values: Iterable[str | None]) -> None:
     for value in values:
         if value is None:
             continue
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{what} must be a string, got {type(value).__name__}")
         if "\x00" in value:
             raise ConfigurationError(
                 f"{what} {value!r} contains a NUL character, which PostgreSQL text cannot store"
@@ -200,23 +203,32 @@ def blob_params(blobs: Sequence[BlobRow]) -> dict[str, list[Any]]:
     }
 
 
-def put_params(plan: PutPlan, lock: tuple[int, int]) -> dict[str, Any]:
+def put_params(plan: PutPlan, lock: tuple[int, int], guard: int | None) -> dict[str, Any]:
     """Return the parameters of the ``put`` statement for a planned put.
 
+    Args:
+        plan: The planned put.
+        lock: The thread's advisory lock keys (`_schema.thread_lock`).
+        guard: The single-writer guard's lock key, or None without the guard.
+
     Raises:
-        ConfigurationError: an id or channel name cannot be stored as text.
+        ConfigurationError: an id, timestamp or channel name cannot be stored as text.
     """
     row = plan.checkpoint
     check_texts("checkpoint key", (row.thread_id, row.checkpoint_ns, row.checkpoint_id))
     check_texts("parent checkpoint id", (row.parent_id, row.run_id))
+    check_texts("checkpoint ts", (row.ts,))
     check_texts("channel name", plan.versions)
     check_texts("channel version", plan.versions.values())
     check_texts("channel", (b.channel for b in plan.blobs))
-    params: dict[str, Any] = blob_params(plan.blobs)
-    del params["namespaces"]
-    params.update(
+    check_texts("serializer type", (b.type for b in plan.blobs))
+    blobs, data = _blob_document(plan.blobs)
+    return dict(
+        blobs=blobs,
+        data=data,
         lock_a=lock[0],
         lock_b=lock[1],
+        guard=guard,
         thread_id=row.thread_id,
         checkpoint_ns=row.checkpoint_ns,
         checkpoint_id=row.checkpoint_id,
@@ -229,7 +241,32 @@ def put_params(plan: PutPlan, lock: tuple[int, int]) -> dict[str, Any]:
         channel_versions=json.dumps(plan.versions, ensure_ascii=False),
         root=row.checkpoint_ns == "",
     )
-    return params
+
+
+def _blob_document(blobs: Sequence[BlobRow]) -> tuple[str | None, bytes]:
+    """Return blob rows as ``put``'s JSON rows and the bytes their payloads slice.
+
+    Each row holds the `_functions.BLOB_FIELDS`; its payload and ops are given
+    as (offset, length) into the concatenated bytes, length -1 for None.
+    """
+    if not blobs:
+        return None, b""
+    rows: list[dict[str, Any]] = []
+    parts: list[bytes] = []
+    offset = 0
+    for b in blobs:
+        slices: list[int] = []
+        for part in (b.payload, b.ops):
+            if part is None:
+                slices += (0, -1)
+            else:
+                slices += (offset, len(part))
+                parts.append(part)
+                offset += len(part)
+        values = (b.channel, b.version, int(b.kind), b.type, b.chain, b.seq, b.base, b.length,
+                  b.wrapped, *slices)  # fmt: skip
+        rows.append(dict(zip(BLOB_FIELDS, values, strict=True)))
+    return json.dumps(rows, ensure_ascii=False), b"".join(parts)
 
 
 def bases_params(plan: PutPlan) -> dict[str, Any]:

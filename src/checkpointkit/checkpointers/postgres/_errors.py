@@ -8,6 +8,8 @@ The saver runs every operation through one retry loop. A failure is:
 * a *conflict* (deadlock, serialization failure): PostgreSQL rolled the
   transaction back, so an idempotent operation simply runs again;
 * a lock timeout (``lock_timeout`` expired): `LockTimeoutError`;
+* a put refused by the single-writer guard (`newest_id` tells): the saver
+  raises `WriteConflictError` with the put's own ids;
 * missing tables or functions with auto-setup turned off (or tables of an
   older schema version): `ConfigurationError`;
 * anything else: the psycopg error itself, unchanged.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from checkpointkit.checkpointers.postgres._functions import WRITE_CONFLICT
 from checkpointkit.errors import (
     BackendUnavailableError,
     CheckpointKitError,
@@ -29,6 +32,7 @@ from checkpointkit.errors import (
 __all__ = [
     "is_conflict",
     "is_disconnect",
+    "newest_id",
     "not_a_connection",
     "schema_too_new",
     "translate",
@@ -54,6 +58,13 @@ def is_disconnect(exc: BaseException) -> bool:
 def is_conflict(exc: BaseException) -> bool:
     """Tell whether PostgreSQL rolled the transaction back for another transaction's sake."""
     return isinstance(exc, psycopg.Error) and exc.sqlstate in _CONFLICT_STATES
+
+
+def newest_id(exc: psycopg.Error) -> str | None:
+    """Return the newest checkpoint id of a put the single-writer guard refused, else None."""
+    if exc.sqlstate != WRITE_CONFLICT:
+        return None
+    return exc.diag.message_detail or ""
 
 
 def unreachable(exc: BaseException) -> BackendUnavailableError:

@@ -67,7 +67,7 @@ def list_spec(
     """
     wanted = validate_filter(filter)
     before_id = checkpoint_id_of(before) if before else None
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ConfigurationError(f"limit must be a non-negative int, got {limit!r}")
     thread_id: str | None = None
     ns: str | None = None

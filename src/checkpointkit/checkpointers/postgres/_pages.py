@@ -18,6 +18,7 @@ every chain row, as consistent as any single statement.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,15 +72,15 @@ class RecentLists:
             while len(self._threads) > self._size:
                 self._threads.popitem(last=False)
 
-    def params(self, thread_id: str, ns: str) -> dict[str, list[str]]:
-        """Return the ``cached_*`` parameters of ``get_tuple`` for a thread and namespace."""
+    def params(self, thread_id: str, ns: str) -> dict[str, str | None]:
+        """Return the ``cached`` parameter of ``get_tuple`` for a thread and namespace.
+
+        A JSON object {channel: version}, or None when nothing is held.
+        """
         with self._lock:
             known = list(self._threads.get(thread_id, {}).items())
-        pairs = [(channel, held[0]) for (space, channel), held in known if space == ns]
-        return {
-            "cached_channels": [channel for channel, _ in pairs],
-            "cached_versions": [version for _, version in pairs],
-        }
+        held = {channel: version for (space, channel), (version, _, _) in known if space == ns}
+        return {"cached": json.dumps(held, ensure_ascii=False) if held else None}
 
     def held(self, thread_id: str) -> list[tuple[str, str, str, str, int]]:
         """Return (thread, namespace, channel, chain, position) of the thread's known lists."""

@@ -9,14 +9,14 @@ Tables (``<prefix>`` defaults to ``ck_``)::
                             as BYTEA, a filterable JSONB copy of the metadata
                             (GIN jsonb_path_ops), the channel versions as JSONB
     <prefix>blobs           one row per (thread, namespace, channel, version);
-                            list deltas reference their base with a foreign key
+                            list deltas name their base (checked by ``put``)
     <prefix>writes          pending writes, keyed by (checkpoint, task, idx)
     <prefix>threads         one summary row per thread, kept current by every
                             write, so ``list_threads`` and ``sweep`` never read
                             checkpoints
     <prefix>put, <prefix>get_tuple
                             PL/pgSQL functions running the hot operations with
-                            cached plans (version 2, see `_functions`)
+                            cached plans (versions 2 and 3, see `_functions`)
 
 Text keys use ``COLLATE "C"`` so that ordering and ``min``/``max`` match
 Python's string order whatever the database's default collation.
@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from checkpointkit.checkpointers.postgres._functions import FUNCTIONS
+from checkpointkit.checkpointers.postgres._functions import FUNCTIONS, GET_TUPLE_V3, PUT_V3
 from checkpointkit.errors import ConfigurationError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Names"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Names", "thread_lock", "writer_lock"]
 
 _TABLES = ("schema_version", "checkpoints", "blobs", "writes", "threads")
 _INDEXES = (
@@ -140,11 +140,22 @@ def thread_lock(thread_id: str) -> int:
     return _int4(zlib.crc32(thread_id.encode("utf-8", "surrogatepass")))
 
 
+def writer_lock(names: Names, thread_id: str, ns: str) -> int:
+    """Return the ``pg_advisory_xact_lock`` key of the single-writer guard of a namespace.
+
+    A one-key (int8) lock: PostgreSQL keeps those apart from the two-key
+    thread locks, so the guard never waits on maintenance or the reverse.
+    """
+    text = f"checkpointkit-writer\x00{names.schema}\x00{names.prefix}\x00{thread_id}\x00{ns}"
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _int4(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 BOOTSTRAP = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -237,9 +248,24 @@ _V2 = ";\n".join(
     )
 )
 
+# Version 3: ``put`` checks delta bases itself and enforces the single-writer
+# guard, and both hot functions take their rows as JSON instead of arrays
+# (`_functions.PUT_V3`, `GET_TUPLE_V3`); the foreign key on delta bases goes, and with
+# it the index it needed (one entry per delta) and a check per deleted value;
+# the checkpoints' ``created_at``, never read, goes too.
+_V3 = ";\n".join(
+    (
+        PUT_V3,
+        GET_TUPLE_V3,
+        "ALTER TABLE {blobs} DROP CONSTRAINT IF EXISTS {blobs_base_fkey}",
+        "DROP INDEX IF EXISTS {schema}.{blobs_base_idx}",
+        "ALTER TABLE {checkpoints} DROP COLUMN IF EXISTS created_at",
+    )
+)
+
 # One entry per schema version, applied in order inside `setup`'s transaction.
 # Never edit a released entry: append a new one (and bump SCHEMA_VERSION).
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 if len(MIGRATIONS) != SCHEMA_VERSION:  # pragma: no cover - a packaging mistake
     raise RuntimeError("SCHEMA_VERSION must equal the number of MIGRATIONS")

@@ -11,9 +11,12 @@ Mechanism:
 
 * No saver-wide lock: each operation takes its own connection from the pool,
   so concurrent operations run in parallel (a single connection, when given
-  one, is used by one operation at a time, as a connection must be).
+  one, is used by one operation at a time, as a connection must be). Only a
+  read of a thread waits, for the writes of that thread this saver has in
+  flight (`AsyncWrites`): LangGraph stores a step in the background while the
+  next one runs, and a read must not overtake it.
 * ``put`` and ``get_tuple`` are one call of a server-side function
-  (`_functions`, schema version 2) whose plans the session caches, so one
+  (`_functions`, schema versions 2 and 3) whose plans the session caches, so one
   round trip on an autocommit connection and next to no planning, through
   PgBouncer too: a ``put`` writes the changed channel values, the checkpoint
   and the thread's summary row atomically; a ``get_tuple`` returns the
@@ -21,9 +24,14 @@ Mechanism:
   does not hold) and its writes. ``put_writes`` is one multi-row
   ``INSERT``. ``list`` reads keyset pages, one statement each, holding no
   connection between pages (`_pages`).
-* A list delta's base is referenced by a foreign key: a put racing a prune
-  that deletes the base fails instead of committing a dangling delta, and is
-  re-planned as a snapshot (`StorageCore.rebase_missing`).
+* ``put`` checks that each list delta's base exists once it holds the
+  thread's lock: a put racing a prune that deletes the base fails instead of
+  committing a dangling delta, and is re-planned as a snapshot
+  (`StorageCore.rebase_missing`).
+* With ``single_writer=True``, ``put`` also takes the exclusive advisory lock
+  of its (thread, namespace) and looks up the newest stored checkpoint id
+  there, in the same statement: a put that does not build on it raises
+  `WriteConflictError` and stores nothing (`check_single_writer`).
 * Maintenance (prune, delete, sweep, copy) takes per-thread advisory locks;
   ``put`` takes the same lock shared, so garbage collection never interleaves
   with a write of the thread it cleans.
@@ -61,9 +69,12 @@ from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import CheckpointRow
 from checkpointkit.checkpointers.base import (
     CoreSaverMixin,
+    PutPlan,
     StorageCore,
     ThreadInfo,
+    check_single_writer,
     check_strategy,
+    check_thread_id,
     config_for,
     metadata_matches,
     next_version,
@@ -74,6 +85,7 @@ from checkpointkit.checkpointers.postgres._bridges import (
     SyncLock,
     SyncOp,
     SyncPostgresBridge,
+    SyncWrites,
     as_is,
 )
 from checkpointkit.checkpointers.postgres._codec import CheckpointSummary, KeepRule, SweepResult
@@ -91,7 +103,12 @@ from checkpointkit.checkpointers.postgres._pages import (
     SummaryReader,
 )
 from checkpointkit.checkpointers.postgres._queries import Queries
-from checkpointkit.checkpointers.postgres._schema import SCHEMA_VERSION, Names, thread_lock
+from checkpointkit.checkpointers.postgres._schema import (
+    SCHEMA_VERSION,
+    Names,
+    thread_lock,
+    writer_lock,
+)
 from checkpointkit.errors import ConfigurationError, CorruptDataError
 from checkpointkit.serde import SerializerProtocol, default_serializer, is_contextual
 
@@ -116,14 +133,24 @@ def _atomic(conn: Connection[Any], *, always: bool = False) -> Iterator[None]:
 
 
 def _fetch(conn: Connection[Any], query: bytes, params: Mapping[str, Any]) -> list[Any]:
-    with _atomic(conn), conn.cursor(row_factory=tuple_row, binary=True) as cur:
+    if not conn.autocommit:
+        with _atomic(conn):
+            return _fetch_now(conn, query, params)
+    return _fetch_now(conn, query, params)
+
+
+def _fetch_now(conn: Connection[Any], query: bytes, params: Mapping[str, Any]) -> list[Any]:
+    with conn.cursor(row_factory=tuple_row, binary=True) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 
 
 def _execute(conn: Connection[Any], query: bytes, params: Mapping[str, Any]) -> None:
-    with _atomic(conn):
-        conn.execute(query, params)
+    if not conn.autocommit:
+        with _atomic(conn):
+            conn.execute(query, params)
+        return
+    conn.execute(query, params)
 
 
 class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSaver[str]):
@@ -154,6 +181,13 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         retry_timeout: Seconds to keep retrying an idempotent operation on a
             fresh connection after the server went away (each attempt may
             also wait up to the pool's own ``timeout`` for a connection).
+        single_writer: Refuse, with `WriteConflictError`, a put that does not
+            build on the newest checkpoint of its thread and namespace
+            (another worker ran the same thread meanwhile), instead of
+            letting the history fork silently. Checked atomically inside the
+            put's statement, under an advisory lock of that namespace, so two
+            workers racing on one thread cannot both pass; a refused put
+            stores nothing. See `check_single_writer`.
 
     Example:
         ```python
@@ -181,6 +215,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         keep_last: int | None = None,
         page_size: int = 100,
         retry_timeout: float = 10.0,
+        single_writer: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
         self._pool = conn if isinstance(conn, ConnectionPool) else None
@@ -201,8 +236,10 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         self._ready = False
         self._setup_lock = SyncLock()
         self._conn_lock = SyncLock()
+        self._writes = SyncWrites()
         self._page_size = page_size
         self._retry_timeout = retry_timeout
+        self.single_writer = single_writer
 
     @classmethod
     @contextmanager
@@ -247,7 +284,8 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
             connect_kwargs: Extra keyword arguments of each connection.
             pool_kwargs: Extra keyword arguments of the pool (``check``,
                 ``reconnect_timeout``...).
-            **options: The saver's own options (``serde``, ``ttl``, ``keep_last``...).
+            **options: The saver's own options (``serde``, ``ttl``, ``keep_last``,
+                ``single_writer``...).
 
         Raises:
             BackendUnavailableError: the server cannot be reached within `timeout`.
@@ -375,6 +413,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Return the checkpoint named by `config`, or the thread's latest one (one query)."""
         thread_id, ns, checkpoint_id = config_keys(config)
+        self._writes.wait(thread_id)
         params = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
         hint = self._recent.params(thread_id, ns)
         while True:
@@ -387,9 +426,9 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
                 tup, lists = self._core.decode_tuple(row, blobs, writes)
                 break
             except CorruptDataError:
-                if not hint["cached_channels"]:
+                if hint["cached"] is None:
                     raise
-                hint = {"cached_channels": [], "cached_versions": []}
+                hint = {"cached": None}
         self._remember(thread_id, ns, lists)
         return tup
 
@@ -436,6 +475,8 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         Each page is decoded whole before it is yielded; a page whose held
         versions turn out not to cover it is read again naming none.
         """
+        if spec.params["thread_id"] is not None:
+            self._writes.wait(spec.params["thread_id"])
         remaining = spec.limit
         params = dict(spec.params)
         shape = spec.shape
@@ -478,6 +519,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         if not channels:
             return {}
         thread_id, ns, checkpoint_id = config_keys(config)
+        _codec.check_texts("channel name", channels)
         params = {
             "thread_id": thread_id,
             "checkpoint_ns": ns,
@@ -528,13 +570,32 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         """Store a checkpoint in one atomic statement; only changed channels are written.
 
         Idempotent by checkpoint id, so it is retried after a dropped connection.
+
+        Raises:
+            WriteConflictError: with ``single_writer=True``, a newer checkpoint
+                than the put's parent is stored in its thread and namespace;
+                nothing of the put is stored.
+            ConfigurationError: an id, timestamp or channel name cannot be
+                stored as PostgreSQL text (a NUL character, a lone surrogate).
         """
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
         row = plan.checkpoint
         lock = (self._names.lock_class, thread_lock(row.thread_id))
+        guard = None
+        if self.single_writer:
+            guard = writer_lock(self._names, row.thread_id, row.checkpoint_ns)
+        token = self._writes.start(row.thread_id)
+        try:
+            self._put(plan, lock, guard)
+        finally:
+            self._writes.done(row.thread_id, token)
+        return plan.config
+
+    def _put(self, plan: PutPlan, lock: tuple[int, int], guard: int | None) -> None:
+        row = plan.checkpoint
         for attempt in range(3):
             try:
-                params = _codec.put_params(plan, lock)
+                params = _codec.put_params(plan, lock, guard)
                 self._run(partial(_execute, query=self._q.put, params=params))
                 break
             except psycopg.errors.ForeignKeyViolation:
@@ -543,8 +604,13 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
                 if attempt == 2 or not missing:
                     raise
                 self._core.rebase_missing(plan, missing)
+            except psycopg.Error as exc:
+                newest = _errors.newest_id(exc)
+                if newest is None:
+                    raise
+                check_single_writer(row, newest)
+                raise
         self._remember(row.thread_id, row.checkpoint_ns, plan.learned)
-        return plan.config
 
     @as_is
     def put_writes(
@@ -559,12 +625,21 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         if rows:
             keep, replace, params = _codec.write_params(rows)
             query = self._q.put_writes(keep, replace)
-            self._run(partial(_execute, query=query, params=params))
+            token = self._writes.start(rows[0].thread_id)
+            try:
+                self._run(partial(_execute, query=query, params=params))
+            finally:
+                self._writes.done(rows[0].thread_id, token)
 
     @as_is
     def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, write and value of a thread."""
+        """Delete every checkpoint, write and value of a thread.
+
+        Raises:
+            ConfigurationError: the id cannot be PostgreSQL text (NUL, lone surrogate).
+        """
         thread_id = str(thread_id)
+        _codec.check_texts("thread id", [thread_id])
 
         def op(conn: Connection[Any]) -> None:
             with _atomic(conn, always=True):
@@ -580,6 +655,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         runs = sorted({str(r) for r in run_ids})
         if not runs:
             return
+        _codec.check_texts("run id", runs)
         q = self._q
 
         def op(conn: Connection[Any]) -> builtins.list[str]:
@@ -603,6 +679,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         ids = sorted({str(t) for t in thread_ids})
         if not ids:
             return
+        _codec.check_texts("thread id", ids)
         keep = partial(self._core.keep_for_prune, strategy=strategy)
 
         def op(conn: Connection[Any]) -> None:
@@ -616,8 +693,8 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
     @as_is
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and value of a thread to another thread id."""
-        source, target = (str(source_thread_id), str(target_thread_id))
-        _codec.check_texts("thread id", [target])
+        source, target = (str(source_thread_id), check_thread_id(target_thread_id))
+        _codec.check_texts("thread id", [source, target])
 
         def op(conn: Connection[Any]) -> None:
             with _atomic(conn, always=True):
@@ -638,7 +715,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
             BackendUnavailableError: the connection dropped during the fork.
         """
         thread_id, ns, checkpoint_id = config_keys(config)
-        new_id = str(new_thread_id)
+        new_id = check_thread_id(new_thread_id)
         _codec.check_texts("thread id", [new_id])
         q = self._q
 
@@ -784,6 +861,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
     def storage_bytes(self, thread_id: str | None = None) -> int:
         """Return the bytes held for one thread (or all), counted as the memory saver does."""
         params = {"thread_id": None if thread_id is None else str(thread_id)}
+        _codec.check_texts("thread id", [params["thread_id"]])
         return int(self._read(self._q.storage_bytes, params)[0][0])
 
     @as_is

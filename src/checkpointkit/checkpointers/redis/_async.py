@@ -55,6 +55,8 @@ from checkpointkit.checkpointers.base import (
     StorageCore,
     ThreadInfo,
     check_strategy,
+    check_text,
+    check_thread_id,
     checkpoint_id_of,
     checkpoint_ns_of,
     config_for,
@@ -65,12 +67,7 @@ from checkpointkit.checkpointers.base import (
     validate_filter,
 )
 from checkpointkit.checkpointers.redis import _loops  # async-only
-from checkpointkit.checkpointers.redis._codec import (
-    decode_row,
-    decode_writes,
-    encode_write,
-    text,
-)
+from checkpointkit.checkpointers.redis._codec import decode_row, decode_writes, text
 from checkpointkit.checkpointers.redis._common import (
     AsyncExtras,
     ClientState,
@@ -89,11 +86,13 @@ from checkpointkit.checkpointers.redis._decode import (
     dump_rows,
     missing_bases,
     put_args,
+    refuse,
     restore_args,
     rows_with_kinds,
     storage_bytes_of,
     thread_info_of,
     unkept_fields,
+    write_records,
 )
 from checkpointkit.checkpointers.redis._keys import (
     DEFAULT_PREFIX,
@@ -138,7 +137,26 @@ SYNC_NAMES = {
 
 _BATCH = 256  # script calls per pipeline
 _PUT_ATTEMPTS = 3
+_STORED, _REFUSED = 1, 2  # PUT script replies (0: delta bases missing)
 Call = tuple[Sequence[str], Sequence[Any]]
+
+
+def _storable(thread_id: str) -> bool:
+    """Return whether a thread can exist under `thread_id` (puts refuse NUL, lone surrogates)."""
+    try:
+        check_text("thread_id", thread_id)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def _channel(channel: Any) -> str:
+    """Return `channel`, a channel name asked for, if it is a string Redis can send."""
+    if not isinstance(channel, str):
+        raise ConfigurationError(
+            f"channel names must be strings, got {channel!r} ({type(channel).__name__})"
+        )
+    return check_text("channel", channel)
 
 
 class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str]):
@@ -165,6 +183,10 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         delta_lists: Store list channels as deltas (default True).
         verify_items: Notice list items edited in place without being written.
         page_size: Checkpoints fetched per round trip by ``list``.
+        single_writer: Refuse, with `WriteConflictError`, a put that does not
+            build on the newest checkpoint of its thread and namespace (another
+            writer got there first); checked inside the put's script, so two
+            concurrent puts cannot both pass. See `check_single_writer`.
 
     Raises:
         ConfigurationError: an argument is invalid.
@@ -189,6 +211,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         delta_lists: bool = True,
         verify_items: bool = False,
         page_size: int = 50,
+        single_writer: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
         if isinstance(client, AsyncConnectionPool):
@@ -206,6 +229,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._state = ClientState()
         self._page = min(page_size, 1000)
+        self.single_writer = single_writer
         self.loop = _loops.running_loop()  # async-only
 
     @classmethod
@@ -223,6 +247,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         delta_lists: bool = True,
         verify_items: bool = False,
         page_size: int = 50,
+        single_writer: bool = False,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncRedisCheckpointer]:
         """Connect to `url`, yield a checkpointer, and close the connections after.
@@ -245,7 +270,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
             async with cls(
                 client, prefix=prefix, serde=serde, ttl=ttl, refresh_on_read=refresh_on_read,
                 keep_last=keep_last, delta_lists=delta_lists, verify_items=verify_items,
-                page_size=page_size,
+                page_size=page_size, single_writer=single_writer,
             ) as saver:  # fmt: skip
                 yield saver
         finally:
@@ -461,7 +486,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
-        wanted = list(dict.fromkeys([escape(c) for c in channels]))
+        wanted = list(dict.fromkeys([escape(_channel(c)) for c in channels]))
         reply = await self._eval(
             HISTORY, self._layout.thread_keys(thread_id),
             [escape(ns), escape(checkpoint_id or ""), *wanted],
@@ -499,17 +524,24 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         """Store a checkpoint atomically; only channels in `new_versions` get new values.
 
         Idempotent: putting the same checkpoint again stores the same rows.
+
+        Raises:
+            WriteConflictError: with ``single_writer=True``, a newer checkpoint
+                than the put's parent is stored (nothing of the put is).
         """
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
         row = plan.checkpoint
         thread_id, ns = row.thread_id, row.checkpoint_ns
         keys = self._layout.thread_keys(thread_id)
         await self._announce(thread_id)
+        count = self._retention.keep_last is not None
         for _ in range(_PUT_ATTEMPTS):
-            args = put_args(plan, self._retention.ttl_ms, count=bool(self._retention.keep_last))
+            args = put_args(plan, self._retention.ttl_ms, count=count, guard=self.single_writer)
             reply = await self._eval(PUT, keys, args)
-            if reply[0]:
+            if reply[0] == _STORED:
                 break
+            if reply[0] == _REFUSED:
+                refuse(row, reply[1])
             # A delta's base was pruned meanwhile: store those lists whole.
             self._core.rebase_missing(plan, missing_bases(reply[1]))
         else:  # pragma: no cover - a rebased plan has no missing bases
@@ -538,19 +570,22 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         await self._eval(
             WRITES, self._layout.thread_keys(first.thread_id),
             [self._retention.ttl_ms, row_field(first.checkpoint_ns, first.checkpoint_id),
-             *map(encode_write, rows)],
+             write_records(rows)],
         )  # fmt: skip
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread."""
         thread_id = str(thread_id)
+        if not _storable(thread_id):
+            return  # no thread can be stored under it
         await self._command("delete_thread", "DEL", *self._layout.thread_keys(thread_id))
         await self._command("delete_thread", "ZREM", self._layout.bucket(thread_id), thread_id)
         self._forget([thread_id])
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and writes) made by the given runs, in every thread."""
-        runs = [str(r) for r in run_ids]
+        # Bytes, as `encode_row` packs run ids: lone surrogates match, not fail.
+        runs = [str(r).encode("utf-8", "surrogatepass") for r in run_ids]
         if not runs:
             return
         entries = await self._index_entries()
@@ -562,7 +597,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads: ``keep_latest`` per namespace (DeltaChannel-safe) or ``delete``."""
         check_strategy(strategy)
-        thread_ids = [str(t) for t in thread_ids]
+        thread_ids = [t for t in map(str, thread_ids) if _storable(t)]
         for thread_id in thread_ids:
             if strategy == "delete":
                 await self.adelete_thread(thread_id)
@@ -583,24 +618,32 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
             await self._eval(DROP, keys, doomed)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint, write and value of a thread to another thread id."""
+        """Copy every checkpoint, write and value of a thread to another thread id.
+
+        Raises:
+            ConfigurationError: the target id is not usable (`check_thread_id`).
+        """
+        target = check_thread_id(target_thread_id)
         source = str(source_thread_id)
+        if not _storable(source):
+            return  # no thread can be stored under it: nothing to copy
         rows, blobs, writes = dump_rows(
             source, await self._eval(DUMP, self._layout.thread_keys(source), [])
         )
         if rows:
-            await self._restore(rows, blobs, writes, str(target_thread_id), exclusive=False)
+            await self._restore(rows, blobs, writes, target, exclusive=False)
 
     async def afork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
         """Copy a checkpoint and its ancestors into a new thread; return the fork's config.
 
         Raises:
-            ConfigurationError: the checkpoint does not exist, or the new thread does.
+            ConfigurationError: the checkpoint does not exist, or the new thread does,
+                or its id is not usable (`check_thread_id`).
         """
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
-        new_thread_id = str(new_thread_id)
+        new_thread_id = check_thread_id(new_thread_id)
         rows, blobs, writes = dump_rows(
             thread_id, await self._eval(DUMP, self._layout.thread_keys(thread_id), [])
         )

@@ -21,7 +21,8 @@ delta's chain back to its root.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgpack
 
@@ -42,11 +43,15 @@ __all__ = [
     "encode_blob",
     "encode_row",
     "encode_write",
+    "encode_writes",
     "row_needed",
     "text",
 ]
 
 _UNPACK_ERRORS = (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException)
+_KINDS = tuple(BlobKind)
+# Bodies above this size are decoded from a memoryview instead of a copied slice.
+_COPY_LIMIT = 4096
 
 
 def text(value: bytes | str) -> str:
@@ -54,32 +59,56 @@ def text(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 
+# Blob headers are read by hand (an Unpacker costs more than the rest of a
+# blob's decoding): a positive fixint and a nil or str, as `encode_blob`
+# writes them; anything else is corrupt data.
+
+
+def _str_or_nil(value: bytes, pos: int) -> tuple[str | None, int]:
+    """Read the msgpack nil or str at `pos`; return it and the position after it."""
+    tag = value[pos]
+    if tag == 0xC0:
+        return None, pos + 1
+    if 0xA0 <= tag <= 0xBF:
+        start, size = pos + 1, tag & 0x1F
+    elif tag == 0xD9:
+        start, size = pos + 2, value[pos + 1]
+    elif tag == 0xDA:
+        start, size = pos + 3, int.from_bytes(value[pos + 1 : pos + 3], "big")
+    elif tag == 0xDB:
+        start, size = pos + 5, int.from_bytes(value[pos + 1 : pos + 5], "big")
+    else:
+        raise ValueError(f"expected a string header, found msgpack type 0x{tag:02x}")
+    end = start + size
+    if end > len(value):
+        raise ValueError("truncated header")
+    return value[start:end].decode(), end
+
+
+def _body(value: bytes, pos: int) -> Any:
+    """Decode the last msgpack object of a value, which starts at `pos`."""
+    data = value[pos:] if len(value) - pos <= _COPY_LIMIT else memoryview(value)[pos:]
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
 def encode_row(row: CheckpointRow, versions: Mapping[str, str]) -> bytes:
     """Encode a checkpoint row; `versions` are its channel versions (blob keys)."""
-    needed = [blob_suffix(channel, version) for channel, version in versions.items()]
-    parent = escape(row.parent_id) if row.parent_id else None
-    return b"".join(
-        (
-            msgpack.packb(needed),
-            msgpack.packb(parent),
-            msgpack.packb(row.run_id),
-            msgpack.packb([row.skeleton, row.metadata, row.ts], use_bin_type=True),
-        )
-    )
-
-
-def _unpacker(value: bytes) -> msgpack.Unpacker:
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-    unpacker.feed(value)
-    return unpacker
+    # surrogatepass: metadata and run ids with lone surrogates round-trip, as in memory.
+    packer = msgpack.Packer(autoreset=False, unicode_errors="surrogatepass")
+    packer.pack([blob_suffix(channel, version) for channel, version in versions.items()])
+    packer.pack(escape(row.parent_id) if row.parent_id else None)
+    packer.pack(row.run_id)
+    packer.pack([row.skeleton, row.metadata, row.ts])
+    return packer.bytes()  # type: ignore[no-any-return]
 
 
 def decode_row(thread_id: str, field: bytes | str, value: bytes) -> CheckpointRow:
     """Decode a checkpoint row stored under `field` of `thread_id`'s rows hash."""
     ns, checkpoint_id = parse_row_field(text(field))
     try:
-        unpacker = _unpacker(value)
-        unpacker.unpack()  # needed blob suffixes: for the scripts
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogatepass")
+        unpacker.feed(value)
+        unpacker.skip()  # needed blob suffixes: for the scripts
         parent = unpacker.unpack()
         run_id = unpacker.unpack()
         skeleton, metadata, ts = unpacker.unpack()
@@ -96,59 +125,56 @@ def decode_row(thread_id: str, field: bytes | str, value: bytes) -> CheckpointRo
 def row_needed(value: bytes) -> list[str]:
     """Return the blob suffixes (escaped channel NUL escaped version) a row's header lists."""
     try:
-        needed = _unpacker(value).unpack()
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(value)
+        return [text(s) for s in unpacker.unpack()]
     except _UNPACK_ERRORS as exc:
         raise CorruptDataError(f"checkpoint row header is corrupt: {exc}") from exc
-    return [text(s) for s in needed]
 
 
 def encode_blob(blob: BlobRow) -> bytes:
     """Encode one channel version."""
-    return b"".join(
-        (
-            msgpack.packb(int(blob.kind)),
-            msgpack.packb(escape(blob.base) if blob.base is not None else None),
-            msgpack.packb(
-                [
-                    blob.type,
-                    blob.payload,
-                    blob.chain,
-                    blob.seq,
-                    blob.ops,
-                    blob.length,
-                    blob.wrapped,
-                ],
-                use_bin_type=True,
-            ),
-        )
+    packer = msgpack.Packer(autoreset=False)
+    packer.pack(int(blob.kind))
+    packer.pack(escape(blob.base) if blob.base is not None else None)
+    packer.pack(
+        [blob.type, blob.payload, blob.chain, blob.seq, blob.ops, blob.length, blob.wrapped]
     )
+    return packer.bytes()  # type: ignore[no-any-return]
 
 
 def decode_blob(thread_id: str, field: bytes | str, value: bytes) -> BlobRow:
     """Decode a channel version stored under `field` of `thread_id`'s blobs hash."""
     ns, channel, version = parse_blob_field(text(field))
     try:
-        unpacker = _unpacker(value)
-        kind = BlobKind(unpacker.unpack())
-        base = unpacker.unpack()
-        type_, payload, chain, seq, ops, length, wrapped = unpacker.unpack()
+        kind = value[0]
+        if kind > 0x7F:  # a positive fixint
+            raise ValueError(f"blob kind has msgpack type 0x{kind:02x}")
+        base, pos = _str_or_nil(value, 1)
+        type_, payload, chain, seq, ops, length, wrapped = _body(value, pos)
+        return BlobRow(
+            thread_id, ns, channel, version, _KINDS[kind], type_, payload, chain, seq,
+            unescape(base) if base is not None else None, ops, length, bool(wrapped),
+        )  # fmt: skip
     except _UNPACK_ERRORS as exc:
         raise CorruptDataError(
             f"channel {channel!r} version {version!r} of thread {thread_id!r} is corrupt: {exc}"
         ) from exc
-    return BlobRow(
-        thread_id, ns, channel, version, kind, type_, payload, chain, seq,
-        unescape(base) if base is not None else None, ops, length, bool(wrapped),
-    )  # fmt: skip
 
 
 def encode_write(write: WriteRow) -> bytes:
     """Encode one pending write as a record of a checkpoint's writes value."""
-    body = msgpack.packb(
-        [write.task_path, write.channel, write.type, write.payload], use_bin_type=True
-    )
+    return encode_writes((write,))
+
+
+def encode_writes(writes: Iterable[WriteRow]) -> bytes:
+    """Encode pending writes as records, concatenated as a writes value holds them."""
+    body = msgpack.Packer(use_bin_type=True)
     # use_bin_type=False: the body travels as a msgpack str, which Lua can step over.
-    return msgpack.packb([write.task_id, write.idx, body], use_bin_type=False)  # type: ignore[no-any-return]
+    records = msgpack.Packer(use_bin_type=False, autoreset=False)
+    for w in writes:
+        records.pack([w.task_id, w.idx, body.pack([w.task_path, w.channel, w.type, w.payload])])
+    return records.bytes()  # type: ignore[no-any-return]
 
 
 def decode_writes(thread_id: str, field: bytes | str, value: bytes | None) -> list[WriteRow]:

@@ -225,17 +225,16 @@ class ClientState:
     ) -> None:
         """Record list versions now in the core's cache (after a put or a read)."""
         core.remember(thread_id, ns, lists)
-        stubs = {}
-        for channel, state in lists.items():
-            blob = blobs.get((channel, state.version))
-            if blob is not None:
-                stubs[channel] = replace(blob, payload=None, ops=None)
-        if not stubs:
+        if not lists:
             return
         with self._lock:
             entry = self._lists.setdefault((thread_id, ns), {})
-            entry.update(stubs)
             self._lists.move_to_end((thread_id, ns))
+            for channel, state in lists.items():
+                blob = blobs.get((channel, state.version))
+                if blob is None or blob is entry.get(channel):
+                    continue  # a read served from the stub held: nothing new
+                entry[channel] = replace(blob, payload=None, ops=None)
             while len(self._lists) > self._size:
                 self._lists.popitem(last=False)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from langgraph.checkpoint.base import CheckpointTuple, DeltaChannelHistory
 
@@ -23,6 +23,7 @@ from checkpointkit.checkpointers.base import (
     PutPlan,
     StorageCore,
     ThreadInfo,
+    check_single_writer,
     moved_checkpoint,
 )
 from checkpointkit.checkpointers.redis._codec import (
@@ -32,11 +33,13 @@ from checkpointkit.checkpointers.redis._codec import (
     encode_blob,
     encode_row,
     encode_write,
+    encode_writes,
     row_needed,
     text,
 )
 from checkpointkit.checkpointers.redis._keys import (
     blob_field,
+    blob_suffix,
     cross_member,
     escape,
     ns_member,
@@ -44,6 +47,7 @@ from checkpointkit.checkpointers.redis._keys import (
     row_field,
     unescape,
 )
+from checkpointkit.errors import WriteConflictError
 
 __all__ = [
     "Newest",
@@ -55,11 +59,13 @@ __all__ = [
     "keep_last_ids",
     "missing_bases",
     "put_args",
+    "refuse",
     "restore_args",
     "rows_with_kinds",
     "storage_bytes_of",
     "thread_info_of",
     "unkept_fields",
+    "write_records",
 ]
 
 
@@ -142,6 +148,27 @@ def storage_bytes_of(
         for w in rows_of_checkpoint:
             total += len(w.payload) + len(w.channel) + len(w.task_id) + 16
     return total
+
+
+def refuse(row: CheckpointRow, newest: Any) -> NoReturn:
+    """Raise the single-writer guard's error for a put the PUT script refused.
+
+    Args:
+        row: The refused checkpoint.
+        newest: The newest checkpoint id of its namespace, as the script returned it.
+
+    Raises:
+        WriteConflictError: always.
+    """
+    newest_id = unescape(text(newest))
+    check_single_writer(row, newest_id)
+    # Not reached: the script applies the same rule, in the same order.
+    raise WriteConflictError(
+        f"single-writer guard: Redis refused checkpoint {row.checkpoint_id!r} of thread "
+        f"{row.thread_id!r}: checkpoint {newest_id!r} is newer than its parent",
+        thread_id=row.thread_id, checkpoint_ns=row.checkpoint_ns,
+        parent_id=row.parent_id, newest_id=newest_id,
+    )  # fmt: skip
 
 
 def missing_bases(fields: Iterable[Any]) -> set[BlobKey]:
@@ -287,29 +314,46 @@ def restore_args(
             ]  # fmt: skip
             records = [encode_write(core.recontext_write(w, target)) for w in writes.get(field, [])]
             if records:
-                write_args += [field, len(records), *records]
+                write_args += [field, b"".join(records)]
     return [len(row_args) // 4, len(blob_args) // 2, *row_args, *blob_args, *write_args]
 
 
-def put_args(plan: PutPlan, ttl_ms: int, *, count: bool) -> list[Any]:
+def put_args(plan: PutPlan, ttl_ms: int, *, count: bool, guard: bool) -> list[Any]:
     """Build the PUT arguments of a planned checkpoint (see `_scripts.PUT`).
 
     Args:
         plan: The rows to store.
         ttl_ms: The thread's TTL (0: none).
         count: Ask for the number of checkpoints in the namespace (``keep_last``).
+        guard: Apply the single-writer guard (`check_single_writer`) in the script.
     """
     row = plan.checkpoint
-    ns, checkpoint_id = row.checkpoint_ns, row.checkpoint_id
-    bases = sorted(blob_field(ns, channel, base) for channel, base in plan.delta_bases)
+    ns, checkpoint_id = escape(row.checkpoint_ns), escape(row.checkpoint_id)
+    field = f"{ns}\x00{checkpoint_id}"
+    pre = ns + "\x00"
+    bases = sorted(pre + blob_suffix(channel, base) for channel, base in plan.delta_bases)
     args: list[Any] = [
-        ttl_ms, row_field(ns, checkpoint_id), encode_row(row, plan.versions),
-        ns_member(ns, checkpoint_id), cross_member(ns, checkpoint_id),
-        "n" + escape(ns) if count else "", len(bases), *bases,
+        ttl_ms, field, encode_row(row, plan.versions), "n" + field,
+        f"c{checkpoint_id}\x00{ns}", "1" if count else "",
+        ("=" + escape(row.parent_id or "")) if guard else "", len(bases), *bases,
     ]  # fmt: skip
     for blob in plan.blobs:
-        args += [blob_field(ns, blob.channel, blob.version), encode_blob(blob)]
+        args += [pre + blob_suffix(blob.channel, blob.version), encode_blob(blob)]
     return args
+
+
+def write_records(rows: Sequence[WriteRow]) -> bytes:
+    """Encode the rows of one ``put_writes`` call as one writes value (see `_scripts.WRITES`).
+
+    Applied in order, as the memory checkpointer does: of rows with the same
+    (task, idx), the first ordinary one or the last special one (idx < 0) wins.
+    """
+    kept: dict[tuple[str, int], WriteRow] = {}
+    for row in rows:
+        key = (row.task_id, row.idx)
+        if row.idx < 0 or key not in kept:
+            kept[key] = row
+    return encode_writes(kept.values())
 
 
 def thread_info_of(core: StorageCore, thread_id: str, reply: Sequence[Any]) -> ThreadInfo | None:

@@ -59,6 +59,7 @@ DEFAULT_PREFIX = "checkpointkit:"
 # cluster of up to 16 masters; a listing reads all of them.
 THREAD_BUCKETS = 16
 
+_KEYS_CACHED = 4096  # threads whose key names a Layout keeps
 _ESCAPES = str.maketrans({"\x01": "\x01\x03", "\x00": "\x01\x02"})
 _TAG_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
 
@@ -107,14 +108,22 @@ class Layout:
                 "hash tag; choose a prefix without braces"
             )
         self.prefix = prefix
+        # thread id -> its keys: every call on a thread needs them.
+        self._thread_keys: dict[str, tuple[str, str, str, str]] = {}
 
-    def thread_keys(self, thread_id: str) -> list[str]:
+    def thread_keys(self, thread_id: str) -> tuple[str, str, str, str]:
         """Return the rows, index, blobs and writes keys of a thread (script KEYS order)."""
-        # An empty tag would not count as one: "%" stands for "" (escaping makes
-        # every other "%" a "%25").
-        tag = thread_id.translate(_TAG_ESCAPES) or "%"
-        base = f"{self.prefix}{{{tag}}}:"
-        return [base + "c", base + "i", base + "b", base + "w"]
+        keys = self._thread_keys.get(thread_id)
+        if keys is None:
+            # An empty tag would not count as one: "%" stands for "" (escaping
+            # makes every other "%" a "%25").
+            tag = thread_id.translate(_TAG_ESCAPES) or "%"
+            base = f"{self.prefix}{{{tag}}}:"
+            keys = (base + "c", base + "i", base + "b", base + "w")
+            if len(self._thread_keys) >= _KEYS_CACHED:
+                self._thread_keys.clear()
+            self._thread_keys[thread_id] = keys
+        return keys
 
     def bucket(self, thread_id: str) -> str:
         """Return the threads-index key that holds `thread_id`."""

@@ -106,11 +106,31 @@ local function add_chain(pre, version, out, have)
   end
 end
 
+-- Add the blobs a checkpoint row needs (and the chains below its list
+-- deltas) to `out`, as add_chain does: one HMGET for the row's own blobs.
 local function add_row_blobs(ns, row, out, have)
-  local needed = row_head(row)
-  for _, suffix in ipairs(needed) do
-    local channel, version = split(suffix)
-    add_chain(ns .. '\0' .. channel .. '\0', version, out, have)
+  local fields = {}
+  for _, suffix in ipairs((row_head(row))) do
+    local f = ns .. '\0' .. suffix
+    if not have[f] then
+      have[f] = true
+      fields[#fields + 1] = f
+    end
+  end
+  if #fields == 0 then return end
+  local values = hmget(BLOBS, fields)
+  for i = 1, #fields do
+    local v = values[i]
+    if v then
+      out[#out + 1] = fields[i]
+      out[#out + 1] = v
+      -- The first byte is the kind (a msgpack fixint); 3: a list delta.
+      if string.byte(v, 1) == 3 then
+        local _, _, base = cmsgpack.unpack_limit(v, 2)
+        local channel = split(string.sub(fields[i], #ns + 2))
+        add_chain(ns .. '\0' .. channel .. '\0', base, out, have)
+      end
+    end
   end
 end
 
@@ -121,32 +141,40 @@ local function latest(ns)
   return string.sub(top[1], #ns + 3)
 end
 
--- Merge write records ARGV[first..last] into the writes of checkpoint `f`:
--- a record replaces the stored one of the same (task, idx) when `replace`
--- is set or its idx is negative; otherwise the first stored wins.
-local function merge_writes(f, first, last, replace)
-  local cur = redis.call('HGET', WRITES, f)
-  local parts, pos = {}, {}
-  if cur then
-    local off = 0
-    while off >= 0 and off < #cur do
-      local nxt, rec = cmsgpack.unpack_one(cur, off)
-      parts[#parts + 1] = string.sub(cur, off + 1, nxt < 0 and #cur or nxt)
-      pos[rec[1] .. '\0' .. rec[2]] = #parts
-      off = nxt
-    end
+-- Call fn(record, task id, idx) for each record of concatenated write records.
+local function each_record(records, fn)
+  local off = 0
+  while off >= 0 and off < #records do
+    local nxt, rec = cmsgpack.unpack_one(records, off)
+    fn(string.sub(records, off + 1, nxt < 0 and #records or nxt), rec[1], rec[2])
+    off = nxt
   end
-  for i = first, last do
-    local _, rec = cmsgpack.unpack_one(ARGV[i])
-    local k = rec[1] .. '\0' .. rec[2]
+end
+
+-- Merge concatenated write records into the writes of checkpoint `f`: a
+-- record replaces the stored one of the same (task, idx) when `replace` is
+-- set or its idx is negative; otherwise the first stored wins.
+local function merge_writes(f, records, replace)
+  local cur = redis.call('HGET', WRITES, f)
+  if not cur then
+    redis.call('HSET', WRITES, f, records)
+    return
+  end
+  local parts, pos = {}, {}
+  each_record(cur, function(raw, task, idx)
+    parts[#parts + 1] = raw
+    pos[task .. '\0' .. idx] = #parts
+  end)
+  each_record(records, function(raw, task, idx)
+    local k = task .. '\0' .. idx
     local at = pos[k]
     if not at then
-      parts[#parts + 1] = ARGV[i]
+      parts[#parts + 1] = raw
       pos[k] = #parts
-    elseif replace or rec[2] < 0 then
-      parts[at] = ARGV[i]
+    elseif replace or idx < 0 then
+      parts[at] = raw
     end
-  end
+  end)
   redis.call('HSET', WRITES, f, table.concat(parts))
 end
 
@@ -206,25 +234,41 @@ def _thread_script(name: str, body: str) -> Script:
 PUT = _thread_script(
     "put",
     r"""
--- ARGV: ttl, field, row, ns member, cross member, count prefix ('' = no count),
---       #bases, delta base fields..., then (blob field, blob) pairs.
--- Returns {0, missing bases} or {1, thread was new, checkpoints in the namespace}.
-local nbases = tonumber(ARGV[7])
+-- ARGV: ttl, field, row, ns member, cross member, count ('1': count the
+--       namespace's checkpoints), guard ('' = off, else '=' .. the escaped
+--       parent id, '=' alone for none), #bases, delta base fields..., then
+--       (blob field, blob) pairs.
+-- Returns {1, thread was new, checkpoints in the namespace}, {0, missing
+-- bases}, or {2, newest id} when the single-writer guard refuses the put.
+local ns, id = split(ARGV[2])
+if ARGV[7] ~= '' then
+  -- The rule of check_single_writer, with the index's byte order (Lua's own
+  -- string comparison follows the server's locale).
+  local newest = latest(ns)
+  if newest and newest ~= id then
+    local parent = string.sub(ARGV[7], 2)
+    if parent == '' or #redis.call('ZRANGEBYLEX', INDEX, '(n' .. ns .. '\0' .. parent,
+        '(n' .. ns .. '\1', 'LIMIT', 0, 1) > 0 then
+      return {2, newest}
+    end
+  end
+end
+local nbases = tonumber(ARGV[8])
 local missing = {}
-for i = 8, 7 + nbases do
+for i = 9, 8 + nbases do
   if redis.call('HEXISTS', BLOBS, ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
 end
 if #missing > 0 then return {0, missing} end
 local new = redis.call('EXISTS', INDEX) == 0 and 1 or 0
 redis.call('HSET', ROWS, ARGV[2], ARGV[3])
 redis.call('ZADD', INDEX, 0, ARGV[4], 0, ARGV[5])
-for i = 8 + nbases, #ARGV, 2 do
-  redis.call('HSET', BLOBS, ARGV[i], ARGV[i + 1])
+for i = 9 + nbases, #ARGV, 1000 do  -- pairs: chunks of an even size
+  redis.call('HSET', BLOBS, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 refresh(ARGV[1])
 local count = 0
-if ARGV[6] ~= '' then
-  count = redis.call('ZLEXCOUNT', INDEX, '[' .. ARGV[6] .. '\0', '(' .. ARGV[6] .. '\1')
+if ARGV[6] == '1' then
+  count = redis.call('ZLEXCOUNT', INDEX, '[n' .. ns .. '\0', '(n' .. ns .. '\1')
 end
 return {1, new, count}
 """,
@@ -233,8 +277,11 @@ return {1, new, count}
 WRITES = _thread_script(
     "put_writes",
     r"""
--- ARGV: ttl, checkpoint field, write records...
-merge_writes(ARGV[2], 3, #ARGV, false)
+-- ARGV: ttl, checkpoint field, write records (concatenated, no two with the
+-- same (task, idx)). Merged only when the checkpoint has writes already.
+if redis.call('HSETNX', WRITES, ARGV[2], ARGV[3]) == 0 then
+  merge_writes(ARGV[2], ARGV[3], false)
+end
 refresh(ARGV[1])
 return 1
 """,
@@ -463,7 +510,7 @@ RESTORE = _thread_script(
     r"""
 -- ARGV: ttl, exclusive ('1': refuse when the thread exists), #rows, #blobs,
 --       rows as (field, row, ns member, cross member), blobs as (field, blob),
---       writes as (field, #records, records...), which replace stored ones.
+--       writes as (field, concatenated records), which replace stored ones.
 -- Returns {0} when refused, else {1, thread was new}.
 if ARGV[2] == '1' and redis.call('EXISTS', ROWS, INDEX, BLOBS, WRITES) > 0 then return {0} end
 local new = redis.call('EXISTS', INDEX) == 0 and 1 or 0
@@ -477,10 +524,9 @@ for _ = 1, tonumber(ARGV[4]) do
   redis.call('HSET', BLOBS, ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 1])
-  merge_writes(ARGV[i], i + 2, i + 1 + n, true)
-  i = i + 2 + n
+while i < #ARGV do
+  merge_writes(ARGV[i], ARGV[i + 1], true)
+  i = i + 2
 end
 refresh(ARGV[1])
 return {1, new}

@@ -56,6 +56,8 @@ from checkpointkit.checkpointers.base import (
     StorageCore,
     ThreadInfo,
     check_strategy,
+    check_text,
+    check_thread_id,
     checkpoint_id_of,
     checkpoint_ns_of,
     config_for,
@@ -65,7 +67,7 @@ from checkpointkit.checkpointers.base import (
     thread_id_of,
     validate_filter,
 )
-from checkpointkit.checkpointers.redis._codec import decode_row, decode_writes, encode_write, text
+from checkpointkit.checkpointers.redis._codec import decode_row, decode_writes, text
 from checkpointkit.checkpointers.redis._common import (
     ClientState,
     Retention,
@@ -84,11 +86,13 @@ from checkpointkit.checkpointers.redis._decode import (
     dump_rows,
     missing_bases,
     put_args,
+    refuse,
     restore_args,
     rows_with_kinds,
     storage_bytes_of,
     thread_info_of,
     unkept_fields,
+    write_records,
 )
 from checkpointkit.checkpointers.redis._keys import (
     DEFAULT_PREFIX,
@@ -121,7 +125,26 @@ from checkpointkit.serde import SerializerProtocol, default_serializer
 __all__ = ["RedisCheckpointer"]
 _BATCH = 256
 _PUT_ATTEMPTS = 3
+_STORED, _REFUSED = (1, 2)
 Call = tuple[Sequence[str], Sequence[Any]]
+
+
+def _storable(thread_id: str) -> bool:
+    """Return whether a thread can exist under `thread_id` (puts refuse NUL, lone surrogates)."""
+    try:
+        check_text("thread_id", thread_id)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def _channel(channel: Any) -> str:
+    """Return `channel`, a channel name asked for, if it is a string Redis can send."""
+    if not isinstance(channel, str):
+        raise ConfigurationError(
+            f"channel names must be strings, got {channel!r} ({type(channel).__name__})"
+        )
+    return check_text("channel", channel)
 
 
 class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
@@ -148,6 +171,10 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         delta_lists: Store list channels as deltas (default True).
         verify_items: Notice list items edited in place without being written.
         page_size: Checkpoints fetched per round trip by ``list``.
+        single_writer: Refuse, with `WriteConflictError`, a put that does not
+            build on the newest checkpoint of its thread and namespace (another
+            writer got there first); checked inside the put's script, so two
+            concurrent puts cannot both pass. See `check_single_writer`.
 
     Raises:
         ConfigurationError: an argument is invalid.
@@ -172,6 +199,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         delta_lists: bool = True,
         verify_items: bool = False,
         page_size: int = 50,
+        single_writer: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
         if isinstance(client, ConnectionPool):
@@ -189,6 +217,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._state = ClientState()
         self._page = min(page_size, 1000)
+        self.single_writer = single_writer
 
     @classmethod
     @contextmanager
@@ -205,6 +234,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         delta_lists: bool = True,
         verify_items: bool = False,
         page_size: int = 50,
+        single_writer: bool = False,
         **client_kwargs: Any,
     ) -> Iterator[RedisCheckpointer]:
         """Connect to `url`, yield a checkpointer, and close the connections after.
@@ -234,6 +264,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
                 delta_lists=delta_lists,
                 verify_items=verify_items,
                 page_size=page_size,
+                single_writer=single_writer,
             ) as saver:
                 yield saver
         finally:
@@ -465,7 +496,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
-        wanted = list(dict.fromkeys([escape(c) for c in channels]))
+        wanted = list(dict.fromkeys([escape(_channel(c)) for c in channels]))
         reply = self._eval(
             HISTORY,
             self._layout.thread_keys(thread_id),
@@ -502,17 +533,24 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         """Store a checkpoint atomically; only channels in `new_versions` get new values.
 
         Idempotent: putting the same checkpoint again stores the same rows.
+
+        Raises:
+            WriteConflictError: with ``single_writer=True``, a newer checkpoint
+                than the put's parent is stored (nothing of the put is).
         """
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
         row = plan.checkpoint
         thread_id, ns = (row.thread_id, row.checkpoint_ns)
         keys = self._layout.thread_keys(thread_id)
         self._announce(thread_id)
+        count = self._retention.keep_last is not None
         for _ in range(_PUT_ATTEMPTS):
-            args = put_args(plan, self._retention.ttl_ms, count=bool(self._retention.keep_last))
+            args = put_args(plan, self._retention.ttl_ms, count=count, guard=self.single_writer)
             reply = self._eval(PUT, keys, args)
-            if reply[0]:
+            if reply[0] == _STORED:
                 break
+            if reply[0] == _REFUSED:
+                refuse(row, reply[1])
             self._core.rebase_missing(plan, missing_bases(reply[1]))
         else:
             raise CorruptDataError(f"could not store checkpoint {row.checkpoint_id!r}")
@@ -543,20 +581,22 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
             [
                 self._retention.ttl_ms,
                 row_field(first.checkpoint_ns, first.checkpoint_id),
-                *map(encode_write, rows),
+                write_records(rows),
             ],
         )
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread."""
         thread_id = str(thread_id)
+        if not _storable(thread_id):
+            return
         self._command("delete_thread", "DEL", *self._layout.thread_keys(thread_id))
         self._command("delete_thread", "ZREM", self._layout.bucket(thread_id), thread_id)
         self._forget([thread_id])
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and writes) made by the given runs, in every thread."""
-        runs = [str(r) for r in run_ids]
+        runs = [str(r).encode("utf-8", "surrogatepass") for r in run_ids]
         if not runs:
             return
         entries = self._index_entries()
@@ -568,7 +608,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads: ``keep_latest`` per namespace (DeltaChannel-safe) or ``delete``."""
         check_strategy(strategy)
-        thread_ids = [str(t) for t in thread_ids]
+        thread_ids = [t for t in map(str, thread_ids) if _storable(t)]
         for thread_id in thread_ids:
             if strategy == "delete":
                 self.delete_thread(thread_id)
@@ -588,24 +628,32 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
             self._eval(DROP, keys, doomed)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint, write and value of a thread to another thread id."""
+        """Copy every checkpoint, write and value of a thread to another thread id.
+
+        Raises:
+            ConfigurationError: the target id is not usable (`check_thread_id`).
+        """
+        target = check_thread_id(target_thread_id)
         source = str(source_thread_id)
+        if not _storable(source):
+            return
         rows, blobs, writes = dump_rows(
             source, self._eval(DUMP, self._layout.thread_keys(source), [])
         )
         if rows:
-            self._restore(rows, blobs, writes, str(target_thread_id), exclusive=False)
+            self._restore(rows, blobs, writes, target, exclusive=False)
 
     def fork_thread(self, config: RunnableConfig, new_thread_id: str) -> RunnableConfig:
         """Copy a checkpoint and its ancestors into a new thread; return the fork's config.
 
         Raises:
-            ConfigurationError: the checkpoint does not exist, or the new thread does.
+            ConfigurationError: the checkpoint does not exist, or the new thread does,
+                or its id is not usable (`check_thread_id`).
         """
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
-        new_thread_id = str(new_thread_id)
+        new_thread_id = check_thread_id(new_thread_id)
         rows, blobs, writes = dump_rows(
             thread_id, self._eval(DUMP, self._layout.thread_keys(thread_id), [])
         )

@@ -28,9 +28,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from checkpointkit.checkpointers.sqlite._schema import apply_pragmas
 from checkpointkit.errors import (
@@ -40,14 +40,27 @@ from checkpointkit.errors import (
     LockTimeoutError,
 )
 
-__all__ = ["Database", "is_memory_target", "translate_errors"]
+__all__ = ["Database", "driver_error", "is_memory_target", "process_id", "translate_errors"]
 
 # SQLite's primary result codes (the sqlite3 module names them from Python 3.11).
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 _CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _UNAVAILABLE = {3, 8, 10, 13, 14}  # PERM, READONLY, IOERR, FULL, CANTOPEN
 
+T = TypeVar("T")
+
 _MAX_IDLE = 16  # idle connections kept per database (more are closed on return)
+
+# This process's id, kept up to date across fork() (os.getpid is a system call,
+# and every checkout compares it).
+_PID = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
+
+def process_id() -> int:
+    """Return this process's id without a system call."""
+    return _PID[0]
+
 
 # One mutex per database file and process: writers of the process take turns.
 _WRITERS: dict[str, threading.Lock] = {}
@@ -74,29 +87,45 @@ def _error_code(exc: sqlite3.Error) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-def translate_errors(exc: sqlite3.Error, timeout: float) -> NoReturn:
-    """Raise the checkpointkit error for a driver error, chained to it.
+def driver_error(exc: BaseException, timeout: float) -> BaseException:
+    """Return the checkpointkit error for an exception raised in a transaction.
 
-    Errors that are bugs or misuse (a SQL syntax error, say) are re-raised as
-    they are.
+    Driver errors that are bugs or misuse (a SQL syntax error, say), and
+    exceptions that are not the driver's, are returned as they are; a
+    translated error is chained to the original.
     """
-    code = _error_code(exc)
-    text = str(exc)
-    if code in _BUSY or "database is locked" in text or "table is locked" in text:
-        raise LockTimeoutError(
-            f"the SQLite database stayed locked by another writer for more than {timeout:g}s "
-            f"({text}); retry, raise `timeout`, or find the process holding a transaction open"
-        ) from exc
-    if code in _CORRUPT or "malformed" in text or "not a database" in text:
-        raise CorruptDataError(f"the SQLite database file is damaged: {text}") from exc
-    if code in _UNAVAILABLE or "unable to open" in text:
-        raise BackendUnavailableError(f"the SQLite database cannot be used: {text}") from exc
-    if isinstance(exc, sqlite3.ProgrammingError) and "same thread" in text:
-        raise ConfigurationError(
-            "the sqlite3.Connection given to the checkpointer was created with "
-            "check_same_thread=True; create it with check_same_thread=False"
-        ) from exc
-    raise exc
+    found: BaseException = exc
+    if isinstance(exc, UnicodeEncodeError):
+        found = ConfigurationError(
+            f"text with a lone surrogate cannot be stored in SQLite: {exc}; "
+            "ids, namespaces and channel names must be valid unicode"
+        )
+    elif isinstance(exc, sqlite3.Error):
+        code = _error_code(exc)
+        text = str(exc)
+        if code in _BUSY or "database is locked" in text or "table is locked" in text:
+            found = LockTimeoutError(
+                f"the SQLite database stayed locked by another writer for more than "
+                f"{timeout:g}s ({text}); retry, raise `timeout`, or find the process holding "
+                "a transaction open"
+            )
+        elif code in _CORRUPT or "malformed" in text or "not a database" in text:
+            found = CorruptDataError(f"the SQLite database file is damaged: {text}")
+        elif code in _UNAVAILABLE or "unable to open" in text:
+            found = BackendUnavailableError(f"the SQLite database cannot be used: {text}")
+        elif isinstance(exc, sqlite3.ProgrammingError) and "same thread" in text:
+            found = ConfigurationError(
+                "the sqlite3.Connection given to the checkpointer was created with "
+                "check_same_thread=True; create it with check_same_thread=False"
+            )
+    if found is not exc:
+        found.__cause__ = exc
+    return found
+
+
+def translate_errors(exc: sqlite3.Error, timeout: float) -> NoReturn:
+    """Raise the checkpointkit error for a driver error, chained to it (see `driver_error`)."""
+    raise driver_error(exc, timeout)
 
 
 class Database:
@@ -170,12 +199,12 @@ class Database:
         """Take an idle connection of this process, or open one."""
         if self._closed:
             raise BackendUnavailableError("the checkpointer is closed")
-        if os.getpid() != self._pid:
+        if _PID[0] != self._pid:
             # A forked child must not touch its parent's connections: forget
             # them without closing (closing could checkpoint the parent's WAL).
             self._idle = []
             self._pool_lock = threading.Lock()
-            self._pid = os.getpid()
+            self._pid = _PID[0]
         with self._pool_lock:
             if self._idle:
                 return self._idle.pop()
@@ -185,7 +214,7 @@ class Database:
 
     def _checkin(self, conn: sqlite3.Connection) -> None:
         """Give a connection back for the next operation of any thread."""
-        if os.getpid() != self._pid:
+        if _PID[0] != self._pid:
             return  # opened before a fork: not ours to reuse or close
         with self._pool_lock:
             if not self._closed and not conn.in_transaction and len(self._idle) < _MAX_IDLE:
@@ -221,6 +250,41 @@ class Database:
             self._shared_lock.release()
 
     # -- transactions ----------------------------------------------------------------
+
+    def run(self, fn: Callable[[sqlite3.Cursor], T]) -> T:
+        """Call ``fn(cursor)`` outside an explicit transaction (autocommit).
+
+        Each statement then reads its own snapshot: for a read whose one
+        statement is all it needs from the file, this spares ``BEGIN`` and
+        ``COMMIT``. Anything that must see one snapshot uses `read`.
+        """
+        if self._shared is None:
+            conn = self._checkout()
+            try:
+                cur = conn.cursor()
+                try:
+                    return fn(cur)
+                finally:
+                    cur.close()
+            except sqlite3.Error as exc:
+                translate_errors(exc, self.timeout)
+            finally:
+                self._checkin(conn)
+        with self._connection() as conn:
+            try:
+                if conn.in_transaction:  # a caller's: its uncommitted rows are not ours
+                    raise ConfigurationError(
+                        "the SQLite connection has a transaction open; commit or roll it "
+                        "back before using the checkpointer on it"
+                    )
+                cur = conn.cursor()
+                cur.row_factory = None  # a caller's connection may have a row factory
+                try:
+                    return fn(cur)
+                finally:
+                    cur.close()
+            except sqlite3.Error as exc:
+                translate_errors(exc, self.timeout)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
@@ -290,13 +354,8 @@ class Database:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error matters; SQLite rolls back on close
-            if isinstance(exc, sqlite3.Error):
-                translate_errors(exc, self.timeout)
-            if isinstance(exc, UnicodeEncodeError):
-                raise ConfigurationError(
-                    f"text with a lone surrogate cannot be stored in SQLite: {exc}; "
-                    "ids, namespaces and channel names must be valid unicode"
-                ) from exc
+            if isinstance(exc, (sqlite3.Error, UnicodeEncodeError)):
+                raise driver_error(exc, self.timeout)  # noqa: B904 - chained inside
             raise
         finally:
             cur.close()

@@ -104,8 +104,14 @@ def canonical(value: Any) -> SqlValue:
         return _number(value)
     if isinstance(value, str):
         return value if len(value) <= _MAX_TEXT and _utf8(value) else _digest(_LONG_TEXT, value)
+    if not value and isinstance(value, (Mapping, list, tuple)):  # LangGraph's parents={}
+        return _EMPTY_OBJECT if isinstance(value, Mapping) else _EMPTY_ARRAY
     text = json.dumps(_normal(value), sort_keys=True, ensure_ascii=True, default=repr)
     return _digest(_JSON, text)
+
+
+_EMPTY_OBJECT = _digest(_JSON, "{}")
+_EMPTY_ARRAY = _digest(_JSON, "[]")
 
 
 def index_rows(metadata: Mapping[str, Any]) -> list[tuple[str, SqlValue]]:

@@ -6,9 +6,10 @@ fetched again, the others are fetched in one query (by primary key, keyed on
 channel and version), and the rows of a list's delta chain only for the
 versions the storage core does not hold, nor a ``list`` page can slice out
 of a version it holds (`_seed`).
-`load_one` is the path of ``get_tuple``: its writes came with the checkpoint
-row (`_sql.fetch_checkpoint`), and for a checkpoint this process wrote or read
-before it runs no query at all.
+`load_cached` is the path of ``get_tuple``: one statement reads the checkpoint
+row with its writes (`_sql.fetch_checkpoint`), and for a checkpoint whose
+values this process wrote or read before that is the only one; otherwise
+`load_one` reads the rest in a read transaction.
 """
 
 from __future__ import annotations
@@ -16,15 +17,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import BlobKey, ListMemo, StorageCore
 from checkpointkit.checkpointers.sqlite._rowcache import RowCache
-from checkpointkit.checkpointers.sqlite._sql import fetch_blobs, fetch_chains, fetch_writes
+from checkpointkit.checkpointers.sqlite._sql import (
+    fetch_blobs,
+    fetch_chains,
+    fetch_checkpoint,
+    fetch_writes,
+)
 
-__all__ = ["GroupKey", "Loaded", "Tail", "load", "load_one"]
+__all__ = ["Checkpoint", "GroupKey", "Loaded", "Tail", "load", "load_cached", "load_one"]
 
 GroupKey = tuple[str, str]  # (thread_id, checkpoint_ns)
 _LISTS = (BlobKind.LIST, BlobKind.LIST_DELTA)
@@ -50,6 +56,9 @@ def _values(
     if missing:
         fetched = fetch_blobs(cur, missing)
         cache.keep(fetched)
+        if len(fetched) < len(missing):  # referenced by a checkpoint of this snapshot
+            got = {(b.thread_id, b.checkpoint_ns, b.channel, b.version) for b in fetched}
+            cache.keep_absent(k for k in missing if k not in got)
         found += fetched
     return found
 
@@ -140,6 +149,42 @@ def load(
             (write.thread_id, write.checkpoint_ns, write.checkpoint_id), []
         ).append(write)
     return loaded
+
+
+class Checkpoint(NamedTuple):
+    """One checkpoint's rows, ready to decode."""
+
+    row: CheckpointRow
+    writes: list[WriteRow]
+    skeleton: dict[str, Any]
+    blobs: dict[BlobKey, BlobRow]
+
+
+def load_cached(
+    cur: sqlite3.Cursor,
+    core: StorageCore,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str | None,
+    cache: RowCache,
+) -> Checkpoint | bool:
+    """Read one checkpoint with one statement, if the process holds everything else it needs.
+
+    Runs outside a transaction (`Database.run`): the statement reads the
+    checkpoint row and its writes from one snapshot, and the value rows and
+    lists come from the process's caches, which hold only rows that never
+    change. Returns False when there is no such checkpoint, True when some
+    value row or delta chain must be read (the caller then reads everything
+    in one read transaction with `load_one`).
+    """
+    row, writes = fetch_checkpoint(cur, thread_id, ns, checkpoint_id)
+    if row is None:
+        return False
+    skeleton = core.decode_skeleton(row.skeleton, row.checkpoint_id)
+    blobs = cache.all_of(thread_id, ns, core.needed_blobs(skeleton))
+    if blobs is None or core.chain_requests(blobs.values()):
+        return True
+    return Checkpoint(row, writes, skeleton, blobs)
 
 
 def load_one(

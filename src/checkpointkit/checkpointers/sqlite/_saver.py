@@ -5,12 +5,21 @@ with the storage core, runs the SQL of `_store` in one short transaction of
 `_connection.Database`, and decodes the rows after the transaction ended.
 Each ``a``-prefixed twin runs that same sync method in a worker thread
 (``asyncio.to_thread``, via `SyncBridge`), so the event loop never blocks on
-SQLite and the sync
-methods never touch an event loop: either class works under ``invoke`` and
-``ainvoke``, also from inside a running loop. The two public classes differ
-only in their ``from_conn_string`` context manager (``with`` or ``async
-with``); the async one exists so code written for LangGraph's
-``AsyncSqliteSaver`` reads naturally.
+SQLite and the sync methods never touch an event loop: either class works
+under ``invoke`` and ``ainvoke``, also from inside a running loop. Puts are
+the exception that keeps the rule: ``put`` and ``put_writes`` encode their
+values and hand the SQL to the database's write queue (`_writes`), which
+commits the puts that arrive together in one transaction; ``aput`` and
+``aput_writes`` do the same from the event loop and await the commit without
+holding a thread. The two public classes differ only in their
+``from_conn_string`` context manager (``with`` or ``async with``); the async
+one exists so code written for LangGraph's ``AsyncSqliteSaver`` reads
+naturally.
+
+``get_tuple`` reads the checkpoint and its writes in one statement; the value
+rows, lists and decoded plain values it needs come from the process's caches
+(`_rowcache`, `_decoded`, the core's list cache) when this process wrote or
+read them before, and only what is missing is read in a read transaction.
 
 ``list`` streams: it reads one page of rows per short read transaction (keyset
 on ``checkpoint_id``), decodes it, yields it, and only then reads the next, so
@@ -26,9 +35,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, cast
@@ -48,9 +56,11 @@ from checkpointkit.checkpointers._bridge import SyncBridge
 from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers.base import (
     ListMemo,
-    StorageCore,
+    PutPlan,
     ThreadInfo,
+    check_single_writer,
     check_strategy,
+    check_thread_id,
     checkpoint_id_of,
     checkpoint_ns_of,
     config_for,
@@ -61,7 +71,14 @@ from checkpointkit.checkpointers.base import (
 )
 from checkpointkit.checkpointers.sqlite import _store
 from checkpointkit.checkpointers.sqlite._connection import Database
-from checkpointkit.checkpointers.sqlite._load import Loaded, load, load_one
+from checkpointkit.checkpointers.sqlite._decoded import SQLiteCore
+from checkpointkit.checkpointers.sqlite._load import Loaded, load, load_cached, load_one
+from checkpointkit.checkpointers.sqlite._retention import (
+    RetentionMixin,
+    SweepResult,
+    keep_of,
+    seconds_of,
+)
 from checkpointkit.checkpointers.sqlite._rowcache import RowCache
 from checkpointkit.checkpointers.sqlite._schema import (
     SCHEMA_VERSION,
@@ -72,6 +89,7 @@ from checkpointkit.checkpointers.sqlite._schema import (
     stored_version,
 )
 from checkpointkit.checkpointers.sqlite._sql import fetch_checkpoint
+from checkpointkit.checkpointers.sqlite._writes import WriteQueue
 from checkpointkit.errors import (
     CheckpointKitError,
     ConfigurationError,
@@ -84,51 +102,33 @@ from checkpointkit.serde import SerializerProtocol, default_serializer
 
 __all__ = ["AsyncSQLiteCheckpointer", "SQLiteCheckpointer", "SweepResult"]
 
-_IDLE_BATCH = 100
 
-
-@dataclass(frozen=True, slots=True)
-class SweepResult:
-    """What one `sweep` removed."""
-
-    deleted_threads: int  # idle threads deleted whole (``ttl``)
-    pruned_checkpoints: int  # checkpoints removed by ``keep_last``
-
-
-def _seconds(ttl: timedelta | float | None) -> float | None:
-    if ttl is None:
-        return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-        raise ConfigurationError(f"ttl must be a positive timedelta or seconds, got {ttl!r}")
-    return float(seconds)
-
-
-def _keep(keep_last: int | None) -> int | None:
-    if keep_last is None:
-        return None
-    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
-        raise ConfigurationError(f"keep_last must be an int >= 1, got {keep_last!r}")
-    return keep_last
-
-
-@contextmanager
-def _decoding(what: str) -> Iterator[None]:
-    """Report stored bytes the serializer cannot read as `CorruptDataError`.
+def _decode_error(what: str, exc: Exception) -> Exception:
+    """Return the error to raise when stored bytes cannot be read: a `CorruptDataError`.
 
     A type off the allowlist or a failed decryption keeps its own error: those
     are settings to fix, not damaged rows.
     """
+    if isinstance(exc, (UnknownTypeError, DecryptionError)):
+        return exc
+    if isinstance(exc, (SerializationError, CorruptDataError)):  # say where it is
+        return CorruptDataError(f"{what} cannot be decoded: {exc}")
+    if isinstance(exc, CheckpointKitError):
+        return exc
+    # a serializer that raises its own errors on bad bytes
+    return CorruptDataError(f"{what} cannot be decoded: {type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Report stored bytes the serializer cannot read as `CorruptDataError` (`_decode_error`)."""
     try:
         yield
-    except (UnknownTypeError, DecryptionError):
-        raise
-    except (SerializationError, CorruptDataError) as exc:  # say where it is
-        raise CorruptDataError(f"{what} cannot be decoded: {exc}") from exc
-    except CheckpointKitError:
-        raise
-    except Exception as exc:  # a serializer that raises its own errors on bad bytes
-        raise CorruptDataError(f"{what} cannot be decoded: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        error = _decode_error(what, exc)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def _limit(limit: int | None) -> int | None:
@@ -137,7 +137,7 @@ def _limit(limit: int | None) -> int | None:
     return limit
 
 
-class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
+class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[str]):
     """The implementation both SQLite checkpointers share; see `SQLiteCheckpointer`.
 
     `SyncBridge` supplies the ``a``-prefixed twins: each runs the sync method
@@ -158,21 +158,24 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         ttl: timedelta | float | None = None,
         keep_last: int | None = None,
         retain_on_put: bool = False,
+        single_writer: bool = False,
     ) -> None:
         super().__init__(serde=serde or default_serializer())
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
             raise ConfigurationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ConfigurationError(f"page_size must be an int >= 1, got {page_size!r}")
-        self.ttl = _seconds(ttl)
-        self.keep_last = _keep(keep_last)
+        self.ttl = seconds_of(ttl)
+        self.keep_last = keep_of(keep_last)
         self.retain_on_put = bool(retain_on_put)
+        self.single_writer = bool(single_writer)
         self.page_size = page_size
         settings = default_pragmas(synchronous=synchronous, timeout=float(timeout))
         settings.update(pragmas or {})
-        self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
+        self._core = SQLiteCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._rows = RowCache()  # stored value rows this process wrote or read
         self._db = Database(conn, check_pragmas(settings), float(timeout))
+        self._writes = WriteQueue(self._db)
         self._setup_lock = threading.Lock()
         self._is_setup = False
         self._sweep_lock = threading.Lock()
@@ -208,6 +211,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
 
     def close(self) -> None:
         """Close the connections this checkpointer opened."""
+        self._writes.close()
         self._db.close()
 
     def __enter__(self) -> Self:
@@ -236,11 +240,7 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         """Return a clone whose serializer has a wider msgpack allowlist (same database)."""
         clone = cast(Self, super().with_allowlist(extra_allowlist))
         if clone is not self:
-            clone._core = StorageCore(
-                clone.serde,
-                delta_lists=self._core.delta_lists,
-                verify_items=self._core.verify_items,
-            )
+            clone._core = self._core.with_serde(clone.serde)
         return clone
 
     # -- reads -----------------------------------------------------------------------
@@ -259,20 +259,34 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Return the checkpoint named by `config`, or the namespace's latest one.
 
-        One query reads the checkpoint and its writes; its values come from
-        the rows this process stored or read before, the others in one more.
+        One statement reads the checkpoint and its writes; its values come
+        from the rows this process stored or read before. Only when some are
+        missing does a read transaction fetch them (with the checkpoint again).
         """
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
         self._ready()
-        with self._db.read() as cur:
-            row, writes = fetch_checkpoint(cur, thread_id, ns, checkpoint_id)
-            if row is None:
-                return None
-            skeleton, blobs = load_one(cur, self._core, row, self._rows)
-        with _decoding(f"checkpoint {row.checkpoint_id!r} of thread {row.thread_id!r}"):
-            tup, lists = self._core.decode_tuple(row, blobs, writes, skeleton=skeleton)
+        core, rows = self._core, self._rows
+        found = self._db.run(lambda cur: load_cached(cur, core, thread_id, ns, checkpoint_id, rows))
+        if found is False:
+            return None
+        if found is True:
+            with self._db.read() as cur:
+                row, writes = fetch_checkpoint(cur, thread_id, ns, checkpoint_id)
+                if row is None:  # deleted meanwhile
+                    return None
+                skeleton, blobs = load_one(cur, core, row, rows)
+        else:
+            row, writes, skeleton, blobs = found
+        try:  # not `_decoding`: the place is named only when something fails
+            tup, lists = core.decode_tuple(row, blobs, writes, skeleton=skeleton)
+        except Exception as exc:
+            what = f"checkpoint {row.checkpoint_id!r} of thread {row.thread_id!r}"
+            error = _decode_error(what, exc)
+            if error is exc:
+                raise
+            raise error from exc
         self._core.remember(thread_id, ns, lists)
         return tup
 
@@ -399,6 +413,46 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
 
     # -- writes ----------------------------------------------------------------------
 
+    def _put_job(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> tuple[PutPlan, Callable[[sqlite3.Cursor], None]]:
+        """Plan a put (encoding its values here) and return the SQL job that stores it."""
+        plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
+        self._core.learn_put(plan, checkpoint)
+        row = plan.checkpoint
+        core, now = self._core, time.time()
+        guard = self.single_writer
+        keep_last = self.keep_last if self.retain_on_put else None
+
+        def job(cur: sqlite3.Cursor) -> None:
+            if guard:  # in the put's transaction: no other writer can slip in between
+                check_single_writer(row, _store.newest_id(cur, row.thread_id, row.checkpoint_ns))
+            _store.put(cur, core, plan, now)
+            if (
+                keep_last is not None
+                and _store.namespace_size(cur, row.thread_id, row.checkpoint_ns) > keep_last
+            ):
+                _store.prune_thread(cur, core, row.thread_id, last=keep_last, ns=row.checkpoint_ns)
+
+        return plan, job
+
+    def _put_done(self, plan: PutPlan, new_versions: ChannelVersions) -> RunnableConfig:
+        """Teach the process's caches what a committed put stored."""
+        row = plan.checkpoint
+        self._core.remember(row.thread_id, row.checkpoint_ns, plan.learned)
+        self._rows.keep(plan.blobs)  # the next read need not fetch them
+        stored = {b.channel for b in plan.blobs}
+        self._rows.keep_absent(
+            (row.thread_id, row.checkpoint_ns, channel, str(version))
+            for channel, version in new_versions.items()
+            if channel not in stored
+        )
+        return plan.config
+
     def put(
         self,
         config: RunnableConfig,
@@ -406,25 +460,39 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint, all or nothing; only channels in `new_versions` get new values."""
-        plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
-        row = plan.checkpoint
+        """Store a checkpoint, all or nothing; only channels in `new_versions` get new values.
+
+        Returns once the checkpoint is committed. Puts of other threads of
+        this process that arrive meanwhile are committed in the same
+        transaction (see `_writes`).
+
+        Raises:
+            WriteConflictError: with ``single_writer=True``, a checkpoint newer
+                than this put's parent is stored in its thread and namespace.
+            LockTimeoutError: another writer held the database past the timeout.
+        """
+        plan, job = self._put_job(config, checkpoint, metadata, new_versions)
         self._ready()
         if self.retain_on_put and self.ttl is not None:
-            self._sweep_idle_now_and_then(row.thread_id)
-        with self._db.write() as cur:
-            _store.put(cur, self._core, plan, time.time())
-            if (
-                self.retain_on_put
-                and self.keep_last is not None
-                and _store.namespace_size(cur, row.thread_id, row.checkpoint_ns) > self.keep_last
-            ):
-                _store.prune_thread(
-                    cur, self._core, row.thread_id, last=self.keep_last, ns=row.checkpoint_ns
-                )
-        self._core.remember(row.thread_id, row.checkpoint_ns, plan.learned)
-        self._rows.keep(plan.blobs)  # committed: the next read need not fetch them
-        return plan.config
+            self._sweep_idle_now_and_then(plan.checkpoint.thread_id)
+        self._writes.run(job)
+        return self._put_done(plan, new_versions)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint like `put`: values encoded here, the SQL run by the writer thread."""
+        plan, job = self._put_job(config, checkpoint, metadata, new_versions)
+        if not self._is_setup:
+            await asyncio.to_thread(self.setup)
+        if self.retain_on_put and self._sweep_due():
+            await asyncio.to_thread(self._sweep_idle_now_and_then, plan.checkpoint.thread_id)
+        await self._writes.arun(job)
+        return self._put_done(plan, new_versions)
 
     def put_writes(
         self,
@@ -437,9 +505,25 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         rows = self._core.plan_writes(config, writes, task_id, task_path)
         if not rows:
             return
+        self._core.learn_writes(rows, writes)
         self._ready()
-        with self._db.write() as cur:
-            _store.put_writes(cur, rows)
+        self._writes.run(lambda cur: _store.put_writes(cur, rows))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes like `put_writes`, the SQL run by the writer thread."""
+        rows = self._core.plan_writes(config, writes, task_id, task_path)
+        if not rows:
+            return
+        self._core.learn_writes(rows, writes)
+        if not self._is_setup:
+            await asyncio.to_thread(self.setup)
+        await self._writes.arun(lambda cur: _store.put_writes(cur, rows))
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread."""
@@ -473,8 +557,12 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
             self._reclaim()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint, write and value of a thread to another thread id."""
-        source, target = str(source_thread_id), str(target_thread_id)
+        """Copy every checkpoint, write and value of a thread to another thread id.
+
+        Raises:
+            ConfigurationError: the target id is not usable (`check_thread_id`).
+        """
+        source, target = str(source_thread_id), check_thread_id(target_thread_id)
         self._ready()
         with self._db.write() as cur:
             rows = _store.thread_rows(cur, source)
@@ -485,12 +573,13 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
         """Copy a checkpoint and its ancestors into a new thread; return the fork's config.
 
         Raises:
-            ConfigurationError: the checkpoint does not exist, or the new thread does.
+            ConfigurationError: the checkpoint does not exist, the new thread does, or
+                its id is not usable (`check_thread_id`).
         """
         thread_id = thread_id_of(config)
         ns = checkpoint_ns_of(config)
         checkpoint_id = checkpoint_id_of(config)
-        new_id = str(new_thread_id)
+        new_id = check_thread_id(new_thread_id)
         self._ready()
         with self._db.write() as cur:
             forked = _store.fork(cur, self._core, thread_id, ns, checkpoint_id, new_id, time.time())
@@ -498,82 +587,6 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return next_version(current)
-
-    # -- retention -------------------------------------------------------------------
-
-    def sweep(
-        self,
-        *,
-        ttl: timedelta | float | None = None,
-        keep_last: int | None = None,
-    ) -> SweepResult:
-        """Apply the retention policy to every thread, and reclaim the space freed.
-
-        Args:
-            ttl: Delete threads in which no checkpoint was stored for this long
-                (a `timedelta` or seconds; default: the constructor's ``ttl``).
-            keep_last: Keep this many latest checkpoints per thread and
-                namespace, plus what their pending writes and ``DeltaChannel``
-                reconstruction need (default: the constructor's ``keep_last``).
-
-        Returns:
-            How many threads and checkpoints were removed.
-        """
-        seconds = _seconds(ttl) if ttl is not None else self.ttl
-        last = _keep(keep_last) if keep_last is not None else self.keep_last
-        self._ready()
-        deleted = pruned = 0
-        if seconds is not None:
-            deleted = self._sweep_idle(time.time() - seconds)
-        if last is not None:
-            with self._db.read() as cur:
-                crowded = _store.crowded_threads(cur, last)
-            for thread_id in crowded:
-                with self._db.write() as cur:
-                    pruned += _store.prune_thread(cur, self._core, thread_id, last=last)
-                self._forget([thread_id])
-        if deleted or pruned:
-            self._reclaim()
-        return SweepResult(deleted, pruned)
-
-    def _sweep_idle(self, cutoff: float, spare: str | None = None) -> int:
-        with self._db.read() as cur:
-            idle = [t for t in _store.idle_threads(cur, cutoff) if t != spare]
-        deleted = 0
-        for start in range(0, len(idle), _IDLE_BATCH):
-            with self._db.write() as cur:
-                # Re-checked under the write lock: a put may have revived one.
-                doomed = _store.still_idle(cur, idle[start : start + _IDLE_BATCH], cutoff)
-                _store.delete_threads(cur, doomed)
-            self._forget(doomed)
-            deleted += len(doomed)
-        return deleted
-
-    def _sweep_idle_now_and_then(self, active: str) -> None:
-        """Delete idle threads before a put, at most every ``min(ttl / 2, 60)`` s."""
-        if self.ttl is None:
-            return
-        now = time.time()
-        if now - self._last_idle_sweep < min(self.ttl / 2, 60.0):
-            return
-        if not self._sweep_lock.acquire(blocking=False):
-            return  # another thread of this process is sweeping
-        try:
-            self._last_idle_sweep = now
-            # The thread being written is active whatever its summary says.
-            if self._sweep_idle(now - self.ttl, spare=active):
-                self._reclaim()
-        finally:
-            self._sweep_lock.release()
-
-    def _forget(self, thread_ids: Sequence[str]) -> None:
-        """Drop what this process remembers of threads whose rows were deleted."""
-        self._core.forget(thread_ids)
-        self._rows.forget(thread_ids)
-
-    def _reclaim(self) -> None:
-        """Return free pages to the file system (the file uses incremental auto-vacuum)."""
-        self._db.reclaim_space()
 
     # -- async twins: the sync operation in a worker thread ---------------------------
     # `SyncBridge` provides the others (each runs its sync method through
@@ -602,11 +615,6 @@ class _SQLiteCheckpointerBase(SyncBridge, BaseCheckpointSaver[str]):
 
     async def astorage_bytes(self, thread_id: str | None = None) -> int:
         return await asyncio.to_thread(self.storage_bytes, thread_id)
-
-    async def asweep(
-        self, *, ttl: timedelta | float | None = None, keep_last: int | None = None
-    ) -> SweepResult:
-        return await asyncio.to_thread(self.sweep, ttl=ttl, keep_last=keep_last)
 
 
 class SQLiteCheckpointer(_SQLiteCheckpointerBase):
@@ -639,9 +647,18 @@ class SQLiteCheckpointer(_SQLiteCheckpointerBase):
             ``keep_last`` to the namespace of every put, in its transaction,
             and ``ttl`` to the other threads at most every ``min(ttl / 2, 60)``
             seconds.
+        single_writer: Refuse, with `WriteConflictError`, a put that does not
+            build on the newest checkpoint of its thread and namespace:
+            another writer (process, thread or run) got there first, and
+            storing it would silently fork the history. Checked inside the
+            put's ``BEGIN IMMEDIATE`` transaction, so of two concurrent puts
+            on one parent exactly one is stored, whichever processes make
+            them. See `check_single_writer`.
 
     Raises:
         ConfigurationError: an option is out of range.
+        WriteConflictError: (from ``put``) with ``single_writer=True``,
+            another writer stored a newer checkpoint in the thread.
 
     Example:
         ```python
@@ -660,7 +677,8 @@ class SQLiteCheckpointer(_SQLiteCheckpointerBase):
 
         Args:
             conn_string: The database path, ``file:`` URI or ``":memory:"``.
-            **options: Constructor options (``timeout``, ``synchronous``...).
+            **options: Constructor options (``timeout``, ``synchronous``,
+                ``single_writer``...).
         """
         saver = cls(conn_string, **options)
         try:
@@ -673,9 +691,13 @@ class SQLiteCheckpointer(_SQLiteCheckpointerBase):
 class AsyncSQLiteCheckpointer(_SQLiteCheckpointerBase):
     """`SQLiteCheckpointer` with an ``async with`` constructor.
 
-    The same implementation and arguments (it works under ``invoke`` too);
-    its async methods run the SQLite calls in worker threads, so the event
-    loop never waits on the database.
+    The same implementation and arguments, ``single_writer`` included (it
+    works under ``invoke`` too). Its async methods run the SQLite calls in
+    worker threads, so the event loop never waits on the database: reads in
+    ``asyncio.to_thread``, and puts in the process's writer thread, which
+    commits the puts that arrive together in one transaction (``aput``
+    returns once its checkpoint is committed). Values are encoded on the
+    event loop, as LangGraph's own async savers do.
 
     Example:
         ```python
@@ -694,7 +716,8 @@ class AsyncSQLiteCheckpointer(_SQLiteCheckpointerBase):
 
         Args:
             conn_string: The database path, ``file:`` URI or ``":memory:"``.
-            **options: Constructor options (``timeout``, ``synchronous``...).
+            **options: Constructor options (``timeout``, ``synchronous``,
+                ``single_writer``...).
         """
         saver = cls(conn_string, **options)
         try:

@@ -71,6 +71,7 @@ __all__ = [
     "insert_checkpoint",
     "keep_last",
     "namespace_size",
+    "newest_id",
     "page_rows",
     "prune_thread",
     "put",
@@ -97,6 +98,10 @@ _BLOB_EXISTS = (
     "AND version = ?"
 )
 _REPLACE_CHECKPOINT = insert_sql("ck_checkpoints", CHECKPOINT_COLS, "INSERT OR REPLACE")
+_INSERT_CHECKPOINT = (
+    insert_sql("ck_checkpoints", CHECKPOINT_COLS)
+    + " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING"
+)
 _WRITE_FIRST_WINS = insert_sql("ck_writes", WRITE_COLS, "INSERT OR IGNORE")
 _WRITE_REPLACE = insert_sql("ck_writes", WRITE_COLS, "INSERT OR REPLACE")
 _TOUCH_THREAD = """
@@ -154,6 +159,15 @@ def get_row(
             (thread_id, ns, checkpoint_id),
         ).fetchone()
     return None if found is None else to_checkpoint(found)
+
+
+def newest_id(cur: sqlite3.Cursor, thread_id: str, ns: str) -> str | None:
+    """Return the newest checkpoint id of a thread's namespace (for the single-writer guard)."""
+    found = cur.execute(
+        "SELECT max(checkpoint_id) FROM ck_checkpoints WHERE thread_id = ? AND checkpoint_ns = ?",
+        (thread_id, ns),
+    ).fetchone()
+    return None if found is None or found[0] is None else str(found[0])
 
 
 def thread_rows(cur: sqlite3.Cursor, thread_id: str, ns: str | None = None) -> list[CheckpointRow]:
@@ -300,13 +314,19 @@ def put(cur: sqlite3.Cursor, core: StorageCore, plan: PutPlan, now: float) -> No
         }
         if missing:  # pruned or deleted since this process cached them
             core.rebase_missing(plan, missing)
-    existed = get_row(cur, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
     cur.executemany(_UPSERT_BLOB, [blob_params(b) for b in plan.blobs])
-    insert_checkpoint(cur, row, existed)
+    # A new checkpoint in one statement; only one put again replaces a row.
+    existed = cur.execute(_INSERT_CHECKPOINT, checkpoint_params(row)).rowcount == 0
+    if existed:
+        insert_checkpoint(
+            cur, row, get_row(cur, row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+        )
+    else:
+        write_index(cur, row)
     if row.checkpoint_ns:
         summary: tuple[Any, ...] = (row.thread_id, 0, None, None, None, None, now)
     else:
-        new = 0 if existed is not None else 1
+        new = 0 if existed else 1
         cid, ts = row.checkpoint_id, row.ts
         summary = (row.thread_id, new, cid, ts, cid, ts, now)
     cur.execute(_TOUCH_THREAD, summary)
