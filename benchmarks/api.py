@@ -95,6 +95,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as workdir, families(workdir) as found:
         figures["checkpointkit"] = _ours_side_by_side(found, steps)
+        figures["floors"] = {f.name: f.floors() for f in found if f.floors is not None}
         for family in found:
             if family.official is None:
                 continue
@@ -142,6 +143,7 @@ def _ours_side_by_side(found: list[Any], steps: int) -> dict[str, dict[str, floa
 
 def _print(figures: dict[str, Any], steps: int) -> None:
     ours = figures.pop("checkpointkit")
+    floors = figures.pop("floors")
     print(f"## api: {steps} steps on one thread, 10 channels (µs per call, median)\n")
     print("### checkpointkit's savers side by side (x = time relative to memory)\n")
     memory = ours["memory"]
@@ -156,12 +158,19 @@ def _print(figures: dict[str, Any], steps: int) -> None:
         for name, row in ours.items()
     ]
     print(md_table(["backend", "put", "put_writes", "get_tuple"], rows))
+    if floors:
+        print("\n### the servers' floors: bare client calls, no saver (µs, median)\n")
+        rows = [
+            [name, what, f"{us:,.0f}"] for name, row in floors.items() for what, us in row.items()
+        ]
+        print(md_table(["backend", "call", "µs"], rows))
     print("\n### against LangGraph's savers\n")
     figures["checkpointkit"] = ours
+    figures["floors"] = floors
     ops = ["put", "put_writes", "get_tuple", "list10", "list_all"]
     rows = []
     for family, pair in figures.items():
-        if family == "checkpointkit":
+        if family in ("checkpointkit", "floors"):
             continue
         for name in ("checkpointkit", "langgraph"):
             rows.append([f"{family} {name}", *(f"{pair[name][op]:,.0f}" for op in ops)])

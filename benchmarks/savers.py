@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -40,6 +42,9 @@ class Family:
     ours_async: AsyncFactory
     official_async: AsyncFactory | None
     notes: list[str] = field(default_factory=list)
+    #: The server's own cost, measured with the bare client (µs by name); None for
+    #: embedded backends. A saver's time cannot go below it.
+    floors: Callable[[], dict[str, float]] | None = None
 
 
 @contextlib.contextmanager
@@ -158,6 +163,19 @@ def _postgres(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
             await saver.setup()
             yield saver
 
+    def floors() -> dict[str, float]:
+        import psycopg
+
+        uri = _fresh_database(server_uri)
+        with psycopg.connect(uri, autocommit=True, prepare_threshold=0) as conn:
+            conn.execute("CREATE TABLE floor (k int PRIMARY KEY, v bytea)")
+            return {
+                "round trip (SELECT 1)": _median_us(lambda i: conn.execute("SELECT 1")),
+                "one-row INSERT, committed": _median_us(
+                    lambda i: conn.execute("INSERT INTO floor VALUES (%s, %s)", (i, b"v" * 100))
+                ),
+            }
+
     # Parity with LangGraph's from_conn_string, which prepares every statement
     # (prepare_threshold=0) on an autocommit connection: checkpointkit's default
     # (None: nothing prepared, PgBouncer-safe) is the only setting changed.
@@ -168,7 +186,8 @@ def _postgres(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
         official,
         lambda: AsyncPostgresCheckpointer.from_conn_string(_fresh_database(server_uri), **parity),
         official_async,
-        [
+        floors=floors,
+        notes=[
             f"postgres: both savers on one local server ({durability}), over TCP on "
             "127.0.0.1, each in its own database. LangGraph's: from_conn_string defaults "
             "(one autocommit connection, prepare_threshold=0, pipeline mode for writes, "
@@ -207,14 +226,41 @@ def _redis(stack: contextlib.ExitStack, notes: list[str]) -> Family | None:
     def prefix() -> str:
         return f"bench{uuid.uuid4().hex[:8]}"
 
+    def floors() -> dict[str, float]:
+        import redis
+
+        client = redis.Redis.from_url(server_url)
+        key = f"{prefix()}:floor"
+        try:
+            return {
+                "round trip (PING)": _median_us(lambda i: client.ping()),
+                "one HSETNX": _median_us(lambda i: client.hsetnx(key, str(i), b"v" * 100)),
+            }
+        finally:
+            client.delete(key)
+            client.close()
+
     return Family(
         "redis",
         lambda: RedisCheckpointer.from_conn_string(server_url, prefix=prefix()),
         None,
         lambda: AsyncRedisCheckpointer.from_conn_string(server_url, prefix=prefix()),
         None,
-        [f"redis: local server ({persistence}); no official LangGraph counterpart on plain Redis"],
+        floors=floors,
+        notes=[
+            f"redis: local server ({persistence}); no official LangGraph counterpart on plain Redis"
+        ],
     )
+
+
+def _median_us(call: Callable[[int], object], repeats: int = 2000) -> float:
+    """Median wall time of ``call(i)`` for i in range(repeats), in microseconds."""
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        call(i)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
 
 
 @contextlib.contextmanager
