@@ -24,6 +24,9 @@ def test_quick_profile_runs_every_workload_on_memory_and_sqlite(tmp_path: Path) 
 
     api_figures = api.run(quick=True)
     ours_side_by_side = api_figures.pop("checkpointkit")
+    floors = api_figures.pop("floors")
+    assert set(floors) == {"postgres", "redis"} & set(ours_side_by_side)
+    assert all(us > 0 for row in floors.values() for us in row.values())
     assert {"memory", "sqlite"} <= set(ours_side_by_side)
     assert {"memory", "sqlite"} <= set(api_figures)
     for family in api_figures.values():
