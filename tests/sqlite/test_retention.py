@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
 from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from checkpointkit.checkpointers.sqlite import SQLiteCheckpointer, SweepResult
-from tests.contract.helpers import config
+from tests.contract.helpers import checkpoint, config
 from tests.sqlite.test_data import Writer
 
 
@@ -140,6 +142,32 @@ def test_retention_on_put(tmp_path: Path) -> None:
     tup = saver.get_tuple(config("t"))
     assert tup is not None
     assert tup.checkpoint["channel_values"]["messages"][-2:] == ["m7", "last"]
+    saver.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("retain_on_put", [True, False])
+async def test_put_and_aput_look_for_idle_threads_alike(
+    tmp_path: Path, mode: str, retain_on_put: bool
+) -> None:
+    path = tmp_path / "db.sqlite"
+    saver = SQLiteCheckpointer(path, ttl=0.4, retain_on_put=retain_on_put)
+
+    async def put(thread_id: str) -> None:
+        args = (config(thread_id), checkpoint({"n": 1}, {"n": 1}), {}, {"n": 1})
+        if mode == "async":
+            await saver.aput(*args)
+        else:
+            saver.put(*args)
+
+    await put("idle")  # the first put looks (nothing is idle yet)
+    backdate(path, "idle", 3600)
+    await put("t")  # too soon after the last look: the idle thread stays
+    assert sorted(t.thread_id for t in saver.list_threads()) == ["idle", "t"]
+    await asyncio.sleep(0.25)  # idle threads are looked for at most every ttl / 2
+    await put("t")
+    left = sorted(t.thread_id for t in saver.list_threads())
+    assert left == (["t"] if retain_on_put else ["idle", "t"])
     saver.close()
 
 

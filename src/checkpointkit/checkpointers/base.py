@@ -12,7 +12,9 @@ dicts. Everything that decides *what* is stored lives here, once:
   with a small per-process cache of the latest list of each channel so a put
   costs only what changed; the cache is filled on writes and on ``get_tuple``;
 * decoding: rebuilding lists from their delta chains, ordering pending writes
-  by `writes_sort_key`, metadata filters;
+  by `writes_sort_key`, metadata filters; plain values, skeletons and metadata
+  already decoded (or just written) are copied from a per-process cache keyed
+  by their stored bytes (`_decoded`) instead of being decoded again;
 * reference-aware garbage collection and ``DeltaChannel``-safe pruning;
 * ``get_delta_channel_history`` answered from rows of the ancestor chain.
 
@@ -54,6 +56,7 @@ from checkpointkit.checkpointers._config import (
     thread_id_of,
     validate_filter,
 )
+from checkpointkit.checkpointers._decoded import DecodedCaches, MetadataDecoder, fresh
 from checkpointkit.checkpointers._listdelta import (
     ListState,
     apply_pieces,
@@ -81,6 +84,7 @@ from checkpointkit.errors import (
     WriteConflictError,
 )
 from checkpointkit.serde.base import SerializerProtocol, dumps_in, is_contextual, loads_in, place
+from checkpointkit.serde.msgpack import MsgpackSerializer
 
 __all__ = [
     "PRUNE_STRATEGIES",
@@ -188,6 +192,9 @@ class StorageCore:
             notice objects edited in place without being written again (a pass
             over the whole list per step). Off by default: objects a node
             returns are always stored anew, as `put_writes` names them.
+        decoded_cache: Keep decoded plain values, skeletons and metadata per
+            process, keyed by their stored bytes (`_decoded`). Off: every
+            read decodes everything.
     """
 
     def __init__(
@@ -197,6 +204,7 @@ class StorageCore:
         delta_lists: bool = True,
         cache_size: int = 4096,
         verify_items: bool = False,
+        decoded_cache: bool = True,
     ) -> None:
         if cache_size < 0:
             raise ConfigurationError(f"cache_size must be >= 0, got {cache_size}")
@@ -205,6 +213,9 @@ class StorageCore:
         self._cache_size = cache_size
         self.verify_items = verify_items
         self._contextual = is_contextual(serde)
+        # Our own serializer gives plain data back exactly: values it writes
+        # are kept as they are put (another serializer's may come back changed).
+        self.decoded = DecodedCaches(enabled=decoded_cache, exact=type(serde) is MsgpackSerializer)
         # (thread, ns, channel) -> the latest few list versions, newest last
         self._cache: OrderedDict[tuple[str, str, str], list[ListState]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -221,6 +232,7 @@ class StorageCore:
             delta_lists=self.delta_lists,
             cache_size=self._cache_size,
             verify_items=self.verify_items,
+            decoded_cache=self.decoded.enabled,
         )
 
     # -- serialization at a place ------------------------------------------------
@@ -232,6 +244,19 @@ class StorageCore:
         return self.serde.dumps_typed(value)
 
     def _load(self, data: tuple[str, bytes], *where: str | int) -> Any:
+        payload = data[1]
+        values = self.decoded.values
+        if type(payload) is not bytes or len(payload) > values.max_bytes:
+            return self._decode(data, where)
+        key = (data[0], payload, *where) if self._contextual else data
+        entry = values.entries.get(key)
+        if entry is not None:
+            return fresh(entry)
+        value = self._decode(data, where)
+        self.decoded.keep_value(key, value)
+        return value
+
+    def _decode(self, data: tuple[str, bytes], where: Sequence[str | int]) -> Any:
         try:
             if self._contextual:
                 return loads_in(self.serde, data, place(*where))
@@ -323,7 +348,13 @@ class StorageCore:
         return encode_skeleton(cast(dict[str, Any], checkpoint), self.serde.dumps_typed)
 
     def decode_skeleton(self, data: bytes, checkpoint_id: str | None = None) -> dict[str, Any]:
-        return decode_skeleton(data, checkpoint_id, self.serde.loads_typed)
+        skeleton = self.decoded.skeleton(data, self._decode_skeleton)
+        if checkpoint_id is not None:
+            skeleton["id"] = checkpoint_id
+        return skeleton
+
+    def _decode_skeleton(self, data: bytes) -> dict[str, Any]:
+        return decode_skeleton(data, None, self.serde.loads_typed)
 
     def encode_metadata(self, config: RunnableConfig, metadata: CheckpointMetadata) -> str:
         """Merge the config's metadata into the checkpoint's (as LangGraph does); JSON text."""
@@ -338,12 +369,8 @@ class StorageCore:
                 f"checkpoint metadata must be JSON values; key(s) {bad} hold {exc}"
             ) from exc
 
-    @staticmethod
-    def decode_metadata(text: str) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], json.loads(text))
-        except ValueError as exc:
-            raise CorruptDataError(f"stored checkpoint metadata is not JSON: {exc}") from exc
+    # Cached through a core; ``StorageCore.decode_metadata(text)`` only parses.
+    decode_metadata = MetadataDecoder()
 
     def plan_put(
         self,
@@ -396,7 +423,10 @@ class StorageCore:
             else:
                 tag, data = self._dump(value, thread_id, ns, channel, ver)
                 blob = BlobRow(thread_id, ns, channel, ver, BlobKind.VALUE, tag, data)
+                if not self._contextual:
+                    self.decoded.learn_value(tag, data, value)
             blobs.append(blob)
+        self.decoded.learn_skeleton(row.skeleton, checkpoint)
         versions = {ch: str(v) for ch, v in (checkpoint.get("channel_versions") or {}).items()}
         return PutPlan(row, blobs, config_for(thread_id, ns, checkpoint_id), learned, versions)
 
@@ -505,6 +535,8 @@ class StorageCore:
         for i, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, i)
             tag, data = self._dump(value, thread_id, ns, checkpoint_id, task_id, idx, "write")
+            if not self._contextual:
+                self.decoded.learn_value(tag, data, value)
             rows.append(
                 WriteRow(thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, tag, data)
             )
@@ -614,6 +646,11 @@ class StorageCore:
         return [(w.task_id, w.channel, self._load_write(w)) for w in ordered]
 
     def _load_write(self, w: WriteRow) -> Any:
+        # The common case first, without building the place.
+        if not self._contextual and type(w.payload) is bytes:
+            entry = self.decoded.values.entries.get((w.type, w.payload))
+            if entry is not None:
+                return fresh(entry)
         return self._load(
             (w.type, w.payload),
             w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.idx, "write",
@@ -625,6 +662,10 @@ class StorageCore:
                 f"channel {blob.channel!r} version {blob.version!r} of thread "
                 f"{blob.thread_id!r} has no stored payload"
             )
+        if not self._contextual and type(blob.payload) is bytes:
+            entry = self.decoded.values.entries.get((blob.type, blob.payload))
+            if entry is not None:
+                return fresh(entry)
         return self._load(
             (blob.type, blob.payload),
             blob.thread_id, blob.checkpoint_ns, blob.channel, blob.version,

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from checkpointkit.checkpointers.base import StorageCore
 from checkpointkit.checkpointers.sqlite import _store
 from checkpointkit.checkpointers.sqlite._connection import Database
-from checkpointkit.checkpointers.sqlite._decoded import SQLiteCore
 from checkpointkit.checkpointers.sqlite._rowcache import RowCache
 from checkpointkit.errors import ConfigurationError
 
@@ -69,8 +69,9 @@ class RetentionMixin:
 
     ttl: float | None
     keep_last: int | None
+    retain_on_put: bool
     _db: Database
-    _core: SQLiteCore
+    _core: StorageCore
     _rows: RowCache
     _sweep_lock: threading.Lock
     _last_idle_sweep: float
@@ -130,6 +131,14 @@ class RetentionMixin:
         return self.ttl is not None and (
             time.time() - self._last_idle_sweep >= min(self.ttl / 2, 60.0)
         )
+
+    def _sweep_before_put(self) -> bool:
+        """Whether a put should look for idle threads first (put and aput alike).
+
+        Checked before any work, so the puts in between (nearly all of them)
+        cost nothing: aput does not even hop to a worker thread.
+        """
+        return self.retain_on_put and self._sweep_due()
 
     def _sweep_idle_now_and_then(self, active: str) -> None:
         """Delete idle threads before a put, at most every ``min(ttl / 2, 60)`` s."""

@@ -18,7 +18,7 @@ naturally.
 
 ``get_tuple`` reads the checkpoint and its writes in one statement; the value
 rows, lists and decoded plain values it needs come from the process's caches
-(`_rowcache`, `_decoded`, the core's list cache) when this process wrote or
+(`_rowcache`, the core's decoded values and lists) when this process wrote or
 read them before, and only what is missing is read in a read transaction.
 
 ``list`` streams: it reads one page of rows per short read transaction (keyset
@@ -57,6 +57,7 @@ from checkpointkit.checkpointers._listdelta import ListState
 from checkpointkit.checkpointers.base import (
     ListMemo,
     PutPlan,
+    StorageCore,
     ThreadInfo,
     check_single_writer,
     check_strategy,
@@ -71,7 +72,6 @@ from checkpointkit.checkpointers.base import (
 )
 from checkpointkit.checkpointers.sqlite import _store
 from checkpointkit.checkpointers.sqlite._connection import Database
-from checkpointkit.checkpointers.sqlite._decoded import SQLiteCore
 from checkpointkit.checkpointers.sqlite._load import Loaded, load, load_cached, load_one
 from checkpointkit.checkpointers.sqlite._retention import (
     RetentionMixin,
@@ -172,7 +172,7 @@ class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[st
         self.page_size = page_size
         settings = default_pragmas(synchronous=synchronous, timeout=float(timeout))
         settings.update(pragmas or {})
-        self._core = SQLiteCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
+        self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._rows = RowCache()  # stored value rows this process wrote or read
         self._db = Database(conn, check_pragmas(settings), float(timeout))
         self._writes = WriteQueue(self._db)
@@ -422,7 +422,6 @@ class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[st
     ) -> tuple[PutPlan, Callable[[sqlite3.Cursor], None]]:
         """Plan a put (encoding its values here) and return the SQL job that stores it."""
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
-        self._core.learn_put(plan, checkpoint)
         row = plan.checkpoint
         core, now = self._core, time.time()
         guard = self.single_writer
@@ -473,7 +472,7 @@ class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[st
         """
         plan, job = self._put_job(config, checkpoint, metadata, new_versions)
         self._ready()
-        if self.retain_on_put and self.ttl is not None:
+        if self._sweep_before_put():
             self._sweep_idle_now_and_then(plan.checkpoint.thread_id)
         self._writes.run(job)
         return self._put_done(plan, new_versions)
@@ -489,7 +488,7 @@ class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[st
         plan, job = self._put_job(config, checkpoint, metadata, new_versions)
         if not self._is_setup:
             await asyncio.to_thread(self.setup)
-        if self.retain_on_put and self._sweep_due():
+        if self._sweep_before_put():
             await asyncio.to_thread(self._sweep_idle_now_and_then, plan.checkpoint.thread_id)
         await self._writes.arun(job)
         return self._put_done(plan, new_versions)
@@ -505,7 +504,6 @@ class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[st
         rows = self._core.plan_writes(config, writes, task_id, task_path)
         if not rows:
             return
-        self._core.learn_writes(rows, writes)
         self._ready()
         self._writes.run(lambda cur: _store.put_writes(cur, rows))
 
@@ -520,7 +518,6 @@ class _SQLiteCheckpointerBase(RetentionMixin, SyncBridge, BaseCheckpointSaver[st
         rows = self._core.plan_writes(config, writes, task_id, task_path)
         if not rows:
             return
-        self._core.learn_writes(rows, writes)
         if not self._is_setup:
             await asyncio.to_thread(self.setup)
         await self._writes.arun(lambda cur: _store.put_writes(cur, rows))

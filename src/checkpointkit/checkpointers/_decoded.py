@@ -1,15 +1,15 @@
 """Decoded plain values kept per process, so a read decodes only what it has not seen.
 
 A checkpoint read decodes every channel value, most of them unchanged since
-the last read, its skeleton and its metadata. Values made only of plain data
-(dicts, lists, tuples, strings, numbers, bytes, booleans, None) are kept
-here as *templates*, keyed by their stored bytes (or JSON text):
-the same bytes always decode to the same value, so a template can never be
-stale, whichever process wrote, deleted or re-created the row. Each read gets
-a fresh copy of the template, never the template itself, so a caller that
-edits what it read changes nothing another read returns. Each template comes
-with its *plan* (which of its parts are containers), so a copy is a few
-``dict.copy()`` calls rather than a walk over every value.
+the last read, its skeleton and its metadata. `StorageCore` keeps values made
+only of plain data (dicts, lists, tuples, strings, numbers, bytes, booleans,
+None) here as *templates*, keyed by their stored bytes (or JSON text), for
+every backend: the same bytes always decode to the same value, so a template
+can never be stale, whichever process wrote, deleted or re-created the row.
+Each read gets a fresh copy of the template, never the template itself, so a
+caller that edits what it read changes nothing another read returns. Each
+template comes with its *plan* (which of its parts are containers), so a copy
+is a few ``dict.copy()`` calls rather than a walk over every value.
 
 Templates come from decoding, and from the values this process writes: a put
 or put_writes with the default serializer (`MsgpackSerializer`, which gives
@@ -27,17 +27,19 @@ to decrypt.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 
-from checkpointkit.checkpointers._rows import BlobKind, BlobRow, WriteRow
-from checkpointkit.checkpointers.base import PutPlan, StorageCore
-from checkpointkit.serde import MsgpackSerializer, SerializerProtocol
+from checkpointkit.errors import CorruptDataError
 
-__all__ = ["DecodedCache", "SQLiteCore", "plain_copy"]
+if TYPE_CHECKING:
+    from checkpointkit.checkpointers.base import StorageCore
+
+__all__ = ["DecodedCache", "DecodedCaches", "MetadataDecoder", "parse_metadata", "plain_copy"]
 
 _SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes})
 _SKELETON_SCALARS: frozenset[type] = frozenset({str, float, bool, type(None), bytes})
@@ -136,7 +138,8 @@ def _fresh(template: Any, plan: dict[Any, Plan]) -> Any:
     return out
 
 
-def _use(entry: Template) -> Any:
+def fresh(entry: Template) -> Any:
+    """Return a copy of a template no caller holds yet."""
     template, plan = entry
     return template if plan is None else _fresh(template, plan)
 
@@ -155,145 +158,132 @@ class DecodedCache:
     def __init__(self, size: int = 4096, max_bytes: int = 2048) -> None:
         self.size = size
         self.max_bytes = max_bytes
-        self._items: dict[Any, Template] = {}
+        self.entries: dict[Any, Template] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: Any) -> bool:
-        return key in self._items
+        return key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
     def get(self, key: Any) -> Any:
         """Return a fresh copy of the value stored under `key`, or the miss marker."""
-        entry = self._items.get(key)
-        return _MISS if entry is None else _use(entry)
+        entry = self.entries.get(key)
+        return _MISS if entry is None else fresh(entry)
 
     def put(self, key: Any, entry: Template) -> None:
         """Keep a template (a plain value no caller holds) and its plan under `key`."""
         if not self.size:
             return
         with self._lock:
-            items = self._items
-            if len(items) >= self.size:
-                for old in list(itertools.islice(items, max(1, self.size // 8))):
-                    del items[old]
-            items[key] = entry
+            entries = self.entries
+            if len(entries) >= self.size:
+                for old in list(itertools.islice(entries, max(1, self.size // 8))):
+                    del entries[old]
+            entries[key] = entry
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
+            self.entries.clear()
 
 
-class SQLiteCore(StorageCore):
-    """The storage core with decoded plain values, skeletons and metadata kept per process.
+class DecodedCaches:
+    """The decoded values, skeletons and metadata of one `StorageCore`.
 
     Args:
-        serde: The serializer for channel values and writes.
-        **options: `StorageCore` options.
+        enabled: Keep anything at all (off: every read decodes).
+        exact: The serializer gives plain data back exactly as it was given,
+            so values this process writes can be kept as they are put.
     """
 
-    def __init__(self, serde: SerializerProtocol, **options: Any) -> None:
-        super().__init__(serde, **options)
-        self._options = options
-        self.values = DecodedCache()
-        self.skeletons = DecodedCache(512, 16384)
-        self.metadata = DecodedCache(512, 4096)
-        # Our own serializer gives plain data back exactly: values it writes
-        # are kept as they are put (another serializer's may come back changed).
-        self._exact = type(serde) is MsgpackSerializer
+    def __init__(self, *, enabled: bool = True, exact: bool = False) -> None:
+        self.enabled = enabled
+        self.values = DecodedCache(4096 if enabled else 0, 2048)
+        self.skeletons = DecodedCache(512 if enabled else 0, 16384)
+        self.metadata = DecodedCache(512 if enabled else 0, 4096)
+        self.exact = exact
 
-    def with_serde(self, serde: SerializerProtocol) -> SQLiteCore:
-        return SQLiteCore(serde, **self._options)
-
-    # -- reads ---------------------------------------------------------------------
-
-    def _load_blob(self, blob: BlobRow) -> Any:
-        # The common case first, without building the place.
-        if not self._contextual:
-            entry = self.values._items.get((blob.type, blob.payload))
-            if entry is not None:
-                return _use(entry)
-        return super()._load_blob(blob)
-
-    def _load_write(self, w: WriteRow) -> Any:
-        if not self._contextual:
-            entry = self.values._items.get((w.type, w.payload))
-            if entry is not None:
-                return _use(entry)
-        return super()._load_write(w)
-
-    def _load(self, data: tuple[str, bytes], *where: str | int) -> Any:
-        payload = data[1]
-        if type(payload) is not bytes or len(payload) > self.values.max_bytes:
-            return super()._load(data, *where)
-        key = (data[0], payload, *where) if self._contextual else data
-        value = self.values.get(key)
-        if value is _MISS:
-            value = super()._load(data, *where)
+    def keep_value(self, key: Any, value: Any) -> None:
+        """Keep a copy of a value just decoded from the stored bytes `key` names."""
+        if self.values.size:
             entry = _template(value)
             if entry is not None:
                 self.values.put(key, entry)
-        return value
 
-    def decode_skeleton(self, data: bytes, checkpoint_id: str | None = None) -> dict[str, Any]:
-        if len(data) > self.skeletons.max_bytes:
-            return super().decode_skeleton(data, checkpoint_id)
+    def skeleton(self, data: bytes, decode: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
+        """Return a fresh copy of the skeleton `data` decodes to (without its id)."""
+        if type(data) is not bytes or len(data) > self.skeletons.max_bytes:
+            return decode(data)  # a buffer may change: only bytes are keys
         skeleton = self.skeletons.get(data)
         if skeleton is _MISS:
-            skeleton = super().decode_skeleton(data)
-            entry = _template(skeleton, 1024, True)
-            if entry is not None:
-                self.skeletons.put(data, entry)
-        if checkpoint_id is not None:
-            skeleton["id"] = checkpoint_id
+            skeleton = decode(data)
+            if self.skeletons.size:
+                entry = _template(skeleton, 1024, True)
+                if entry is not None:
+                    self.skeletons.put(data, entry)
         return cast(dict[str, Any], skeleton)
 
-    def decode_metadata(self, text: str) -> dict[str, Any]:  # type: ignore[override]
+    def metadata_of(self, text: str) -> dict[str, Any]:
+        """Return a fresh copy of the metadata JSON `text` decodes to."""
         if len(text) > self.metadata.max_bytes:
-            return StorageCore.decode_metadata(text)
+            return parse_metadata(text)
         metadata = self.metadata.get(text)
         if metadata is _MISS:
-            metadata = StorageCore.decode_metadata(text)
-            entry = _template(metadata, 1024)  # JSON: plain unless very nested
-            if entry is not None:
-                self.metadata.put(text, entry)
+            metadata = parse_metadata(text)
+            if self.metadata.size:
+                entry = _template(metadata, 1024)  # JSON: plain unless very nested
+                if entry is not None:
+                    self.metadata.put(text, entry)
         return cast(dict[str, Any], metadata)
 
     # -- what a write teaches the caches ---------------------------------------------
-    # Called as soon as a put or put_writes is planned, before anything else can
-    # edit the values: the bytes were encoded from them a moment ago. Whether
-    # the write then commits does not matter, since a template only says what
-    # some bytes decode to.
+    # Called while a put or put_writes is planned, right after each value is
+    # encoded and before anything else can edit it. Whether the write then
+    # commits does not matter: a template only says what some bytes decode to.
 
-    def learn_put(self, plan: PutPlan, checkpoint: Mapping[str, Any]) -> None:
-        """Keep the plain values and the skeleton of a put just planned."""
-        skeleton = plan.checkpoint.skeleton
+    def learn_skeleton(self, data: bytes, checkpoint: Mapping[str, Any]) -> None:
+        """Keep the skeleton a put just encoded to `data`."""
         if (
-            skeleton.startswith(_PLAIN_SKELETON)  # not the serializer's fallback
-            and len(skeleton) <= self.skeletons.max_bytes
-            and skeleton not in self.skeletons
+            self.skeletons.size
+            and data.startswith(_PLAIN_SKELETON)  # not the serializer's fallback
+            and len(data) <= self.skeletons.max_bytes
+            and data not in self.skeletons
         ):
             plain = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
             entry = _template(plain, 1024, True)
             if entry is not None:
-                self.skeletons.put(skeleton, entry)
-        if not self._exact:
-            return
-        values = checkpoint.get("channel_values") or {}
-        for blob in plan.blobs:
-            if blob.kind is BlobKind.VALUE and blob.channel in values:
-                self._learn(blob, values[blob.channel])
+                self.skeletons.put(data, entry)
 
-    def learn_writes(self, rows: Iterable[WriteRow], writes: Sequence[tuple[str, Any]]) -> None:
-        """Keep the plain values of a put_writes just planned (`rows` in the order of `writes`)."""
-        if self._exact:
-            for row, (_, value) in zip(rows, writes, strict=False):
-                self._learn(row, value)
-
-    def _learn(self, row: BlobRow | WriteRow, value: Any) -> None:
-        payload = row.payload
-        if row.type is None or payload is None or len(payload) > self.values.max_bytes:
+    def learn_value(self, tag: str, payload: bytes, value: Any) -> None:
+        """Keep a value a put or put_writes just encoded (without its place) to `payload`."""
+        if not self.exact or not self.values.size or len(payload) > self.values.max_bytes:
             return
-        key = (row.type, payload)
+        key = (tag, payload)
         if key not in self.values:
             entry = _template(value)
             if entry is not None:
                 self.values.put(key, entry)
+
+
+def parse_metadata(text: str) -> dict[str, Any]:
+    """Parse stored checkpoint metadata (JSON text), without the cache."""
+    try:
+        return cast(dict[str, Any], json.loads(text))
+    except ValueError as exc:
+        raise CorruptDataError(f"stored checkpoint metadata is not JSON: {exc}") from exc
+
+
+class MetadataDecoder:
+    """`StorageCore.decode_metadata`: through a core, a fresh copy from its cache.
+
+    Through the class (``StorageCore.decode_metadata(text)``, as backends'
+    summary helpers call it without a core at hand) it only parses the text.
+    """
+
+    def __get__(
+        self, core: StorageCore | None, owner: type | None = None
+    ) -> Callable[[str], dict[str, Any]]:
+        if core is None:
+            return parse_metadata
+        return core.decoded.metadata_of
