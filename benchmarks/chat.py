@@ -2,13 +2,18 @@
 
 Each turn sends a ~200-character human message through ``START -> model ->
 tools -> END`` (a fake model answering ~500 characters, ``add_messages``, four
-checkpoints per turn). Every saver gets the same turns, interleaved turn by
-turn so machine noise hits them alike. Measured: per-turn latency (wall and
-process CPU time) over the first and last turns, bytes stored at each quarter,
-and the time of ``get_state`` and of the full ``get_state_history`` at the
-end. LangGraph's official savers also run the graph with ``messages``
-declared as a ``DeltaChannel``, their best storage figure. Every run is
-verified (message count, history length) so nothing looks fast by losing data.
+checkpoints per turn). Messages are word-like text (words drawn from a fixed
+vocabulary with a fixed seed), which compresses about as much as real model
+output does; a second, smaller run on PostgreSQL repeats one letter instead,
+text that pglz shrinks far more than any conversation, to show what the
+server's own compression does to LangGraph's whole-list rows. Every saver
+gets the same turns, interleaved turn by turn so machine noise hits them
+alike. Measured: per-turn latency (wall and process CPU time) over the first
+and last turns, bytes stored at each quarter, and the time of ``get_state``
+and of the full ``get_state_history`` at the end. LangGraph's official savers
+also run the graph with ``messages`` declared as a ``DeltaChannel``, their
+best storage figure. Every run is verified (message count, history length)
+so nothing looks fast by losing data.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import sqlite3
 import statistics
 import tempfile
@@ -49,12 +55,43 @@ class DeltaChatState(TypedDict):
     messages: Annotated[list[AnyMessage], DeltaChannel(_fold_messages)]
 
 
-def build_graph(saver: BaseCheckpointSaver[Any], *, delta: bool = False) -> Any:
-    """Compile the benchmark chat graph on `saver`."""
+_VOCABULARY = (
+    "the of and to in is that it for on was with as at by this from be are or have not "
+    "but an they which one you were all we can her has there been if more when will would "
+    "who so no state graph node message checkpoint thread model tool call result answer "
+    "question user agent memory history value channel step run task write read list data "
+    "server worker request response error retry time first last next before after because "
+    "while where should could might must about into over under between through during "
+    "without again further then once here why how both each few most other some such only "
+    "own same than too very just now search document summary report plan update review "
+    "customer order payment account price product service issue ticket support team week"
+)
+_WORDS = _VOCABULARY.split()
+
+
+def prose(seed: int, length: int) -> str:
+    """Word-like text of `length` characters, the same for the same seed."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    size = -1
+    while size < length:
+        words.append(rng.choice(_WORDS))
+        size += len(words[-1]) + 1
+    return " ".join(words)[:length]
+
+
+def _text(kind: str, seed: int, length: int, letter: str) -> str:
+    return prose(seed, length) if kind == "prose" else letter * length
+
+
+def build_graph(
+    saver: BaseCheckpointSaver[Any], *, delta: bool = False, text: str = "prose"
+) -> Any:
+    """Compile the benchmark chat graph on `saver`; `text` is "prose" or "letter"."""
 
     def model(state: dict[str, Any]) -> dict[str, Any]:
         n = len(state["messages"])
-        return {"messages": [AIMessage(content=f"reply {n} " + "a" * 490)]}
+        return {"messages": [AIMessage(content=f"reply {n} " + _text(text, n, 490, "a"))]}
 
     def tools(state: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -68,8 +105,9 @@ def build_graph(saver: BaseCheckpointSaver[Any], *, delta: bool = False) -> Any:
     return builder.compile(checkpointer=saver)
 
 
-def human(turn: int) -> dict[str, Any]:
-    return {"messages": [HumanMessage(content=f"question {turn} " + "h" * 188)]}
+def human(turn: int, text: str = "prose") -> dict[str, Any]:
+    content = f"question {turn} " + _text(text, -turn, 188, "h")
+    return {"messages": [HumanMessage(content=content)]}
 
 
 # -- savers and how to measure what they store ------------------------------------
@@ -160,12 +198,15 @@ def _pg_table_bytes(conn: Any) -> int:
 
 
 @contextlib.contextmanager
-def contenders(workdir: str) -> Iterator[list[Contender]]:
-    """Yield every saver available here, checkpointkit's and LangGraph's (with DeltaChannel)."""
+def contenders(workdir: str, only: str | None = None) -> Iterator[list[Contender]]:
+    """Yield every saver available here (or of backend `only`), checkpointkit's and
+    LangGraph's (with DeltaChannel)."""
     thread = "chat"
     with contextlib.ExitStack() as stack, families(workdir) as found_families:
         found: list[Contender] = []
         for family in found_families:
+            if only is not None and family.name != only:
+                continue
             ours = stack.enter_context(family.ours())
             found.append(
                 Contender(f"checkpointkit {family.name}", ours, _stored_bytes(ours, thread))
@@ -187,38 +228,47 @@ def run(quick: bool = False) -> dict[str, Any]:
     window = 5 if quick else 20
     marks = [turns // 4 * q for q in range(1, 5)]
     samples = sorted({*marks, *range(turns // 20 or 1, turns + 1, turns // 20 or 1)})
-    config = {"configurable": {"thread_id": "chat"}}
     with tempfile.TemporaryDirectory() as workdir, contenders(workdir) as found:
-        for c in found:
-            c.graph = build_graph(c.saver, delta=c.delta)
-            c.sizes[0] = c.stored_bytes()
-        for turn in range(1, turns + 1):
-            for c in found:  # interleaved: the same turn on every saver in a row
-                wall, cpu = time.perf_counter(), time.process_time()
-                c.graph.invoke(human(turn), config)
-                c.cpu.append(time.process_time() - cpu)
-                c.wall.append(time.perf_counter() - wall)
-                if turn in samples:
-                    c.sizes[turn] = c.stored_bytes()
-        for c in found:
-            start = time.perf_counter()
-            state = c.graph.get_state(config)
-            c.results["get_state_ms"] = (time.perf_counter() - start) * 1e3
-            start = time.perf_counter()
-            history = list(c.graph.get_state_history(config))
-            c.results["history_ms"] = (time.perf_counter() - start) * 1e3
-            # verify: nothing looks fast by losing data
-            messages = state.values["messages"]
-            if len(messages) != 2 * turns or len(history) != 4 * turns:
-                raise RuntimeError(
-                    f"{c.name}: {len(messages)} messages, {len(history)} checkpoints; "
-                    f"expected {2 * turns} and {4 * turns}"
-                )
-            if messages[-2].content != human(turns)["messages"][0].content:
-                raise RuntimeError(f"{c.name}: last human message differs")
+        _play(found, turns, samples, "prose")
     figures = {c.name: _figures(c, turns, window, marks) for c in found}
+    with tempfile.TemporaryDirectory() as workdir, contenders(workdir, "postgres") as letters:
+        _play(letters, turns, [turns], "letter")
+    for c in letters:
+        figures[c.name]["bytes_one_letter_text"] = c.sizes[turns]
     _print(figures, turns, window, marks)
     return figures
+
+
+def _play(found: list[Contender], turns: int, samples: list[int], text: str) -> None:
+    """Run the turns on every contender, interleaved; measure; verify what was stored."""
+    config = {"configurable": {"thread_id": "chat"}}
+    for c in found:
+        c.graph = build_graph(c.saver, delta=c.delta, text=text)
+        c.sizes[0] = c.stored_bytes()
+    for turn in range(1, turns + 1):
+        for c in found:  # interleaved: the same turn on every saver in a row
+            wall, cpu = time.perf_counter(), time.process_time()
+            c.graph.invoke(human(turn, text), config)
+            c.cpu.append(time.process_time() - cpu)
+            c.wall.append(time.perf_counter() - wall)
+            if turn in samples:
+                c.sizes[turn] = c.stored_bytes()
+    for c in found:
+        start = time.perf_counter()
+        state = c.graph.get_state(config)
+        c.results["get_state_ms"] = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        history = list(c.graph.get_state_history(config))
+        c.results["history_ms"] = (time.perf_counter() - start) * 1e3
+        # verify: nothing looks fast by losing data
+        messages = state.values["messages"]
+        if len(messages) != 2 * turns or len(history) != 4 * turns:
+            raise RuntimeError(
+                f"{c.name}: {len(messages)} messages, {len(history)} checkpoints; "
+                f"expected {2 * turns} and {4 * turns}"
+            )
+        if messages[-2].content != human(turns, text)["messages"][0].content:
+            raise RuntimeError(f"{c.name}: last human message differs")
 
 
 def _figures(c: Contender, turns: int, window: int, marks: list[int]) -> dict[str, Any]:
@@ -288,3 +338,14 @@ def _print(figures: dict[str, Any], turns: int, window: int, marks: list[int]) -
             rows,
         )
     )
+    letter = {
+        n: f["bytes_one_letter_text"] for n, f in figures.items() if "bytes_one_letter_text" in f
+    }
+    if letter:
+        print(f"\n### the same {turns} turns with one letter repeated as the text (PostgreSQL)\n")
+        ours = letter.get("checkpointkit postgres")
+        rows = [
+            [name, f"{size / 1024:,.0f}", f"{size / ours:.1f}x" if ours else "-"]
+            for name, size in letter.items()
+        ]
+        print(md_table(["saver", f"KiB @{turns}", "vs checkpointkit"], rows))

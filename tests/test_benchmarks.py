@@ -21,6 +21,10 @@ def test_quick_profile_runs_every_workload_on_memory_and_sqlite(tmp_path: Path) 
     ours = chat_figures["checkpointkit memory"]
     assert ours["bytes"][20] > ours["bytes"][5] > 0
     assert chat_figures["langgraph InMemorySaver"]["bytes"][20] > ours["bytes"][20]
+    if "checkpointkit postgres" in chat_figures:  # the one-letter run, on PostgreSQL only
+        assert chat_figures["checkpointkit postgres"]["bytes_one_letter_text"] > 0
+        assert chat_figures["langgraph PostgresSaver"]["bytes_one_letter_text"] > 0
+    assert "bytes_one_letter_text" not in ours
 
     api_figures = api.run(quick=True)
     ours_side_by_side = api_figures.pop("checkpointkit")
