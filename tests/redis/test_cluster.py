@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
+from checkpointkit import MemoryCheckpointer
 from checkpointkit.checkpointers.redis import AsyncRedisCheckpointer, RedisCheckpointer
 from checkpointkit.checkpointers.redis._common import close_node_pools
 from tests.backends.redis import cluster_prefix
+from tests.contract.helpers import checkpoint, config
 from tests.redis.conftest import chat_graph, human
+from tests.redis.test_thread_index import build, listed
 
 
 @pytest.fixture
@@ -88,3 +91,45 @@ async def test_async_saver_on_the_cluster(redis_cluster: Any, redis_cluster_pref
         assert len(ids) == 18
         await saver.adelete_thread("a1")
         assert len([t async for t in saver.alist(None)]) == 12
+
+
+def test_a_listing_does_not_unindex_a_thread_recreated_since(
+    redis_cluster: Any, redis_cluster_prefix: str, cluster_client: RedisCluster
+) -> None:
+    with RedisCheckpointer.from_conn_string(
+        redis_cluster.uri, prefix=redis_cluster_prefix
+    ) as saver:
+        saver.put(config("racer"), checkpoint({"n": 1}, {"n": "1"}), {}, {"n": "1"})
+        bucket = saver._layout.bucket("racer")
+        score = cluster_client.zscore(bucket, "racer")
+        # The thread's keys vanish (expiry); a listing sees it gone; before its
+        # cleanup, a put re-creates it with an older time, which alone would
+        # leave the score as it was.
+        cluster_client.delete(*saver._layout.thread_keys("racer"))
+        old = checkpoint({"n": 2}, {"n": "2"})
+        old["ts"] = "2020-01-01T00:00:00+00:00"
+        old["id"] = "1ea2c47a-0000-6000-8000-000000000000"  # a 2020 uuid6
+        saver.put(config("racer"), old, {}, {"n": "2"})
+        assert cluster_client.zscore(bucket, "racer") != score
+        saver._unindex("racer", bucket, score)
+        assert [t.thread_id for t in saver.list_threads()] == ["racer"]
+        # With the score it has now, and the keys gone, the entry goes.
+        cluster_client.delete(*saver._layout.thread_keys("racer"))
+        saver._unindex("racer", bucket, cluster_client.zscore(bucket, "racer"))
+        assert cluster_client.zscore(bucket, "racer") is None
+
+
+def test_limited_listings_on_the_cluster_match_memory(
+    redis_cluster: Any, redis_cluster_prefix: str
+) -> None:
+    memory = MemoryCheckpointer()
+    with RedisCheckpointer.from_conn_string(
+        redis_cluster.uri, prefix=redis_cluster_prefix
+    ) as saver:
+        build([saver, memory], threads=24)
+        everything = memory.list_threads()
+        for limit in (1, 2, 7, len(everything), None):
+            assert saver.list_threads(limit=limit) == everything[:limit]
+        checkpoints = listed(memory.list(None))
+        for limit in (1, 3, 10, None):
+            assert listed(saver.list(None, limit=limit)) == checkpoints[:limit]

@@ -178,14 +178,6 @@ def test_100k_checkpoints_in_one_thread_stay_paged(store: Any, tally: Counter[st
 def test_10k_threads_list_threads_stays_fast(
     store: Any, backend: str, tally: Counter[str], request: pytest.FixtureRequest
 ) -> None:
-    if backend == "redis":  # known, open: issue 10's closing note says what the fix needs
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="Redis list_threads reads every thread's summary before cutting to "
-                "`limit` (O(threads)); its index scores are not update times yet",
-            )
-        )
     saver = store
 
     def put(i: int) -> None:

@@ -6,12 +6,16 @@ Lua script (`_scripts`) over the thread's keys (`_keys`), which makes every
 ``put`` and ``put_writes`` atomic and costs one round trip:
 
 * ``get_tuple``, ``put``, ``put_writes``, ``get_delta_channel_history``: 1.
-  A ``put`` adds one ZINCRBY to the threads index the first time this process
-  writes a thread, and one when the put created the thread.
+  A ``put`` raises its thread's score in the threads index (`_index`) in its
+  script; on a cluster, where the index lives on other nodes, in the same
+  pipeline, with one more round trip the first time this process writes the
+  thread and one when the put created it.
 * ``list`` of one thread: 1 per page (values, writes and delta chains
   included); 2 with a metadata filter (rows first, values of the matches).
-* ``list(None)`` and ``list_threads``: 1 pipeline reading the threads index,
-  1 pipeline of one script per thread, then 1 pipeline per page.
+* ``list(None)`` and ``list_threads``: per batch of threads taken from the
+  threads index newest first, 1 pipeline reading the index and 1 of one
+  script per thread; ``list(None)`` then 1 pipeline per page. A batch is
+  about ``limit`` threads: the index is never read whole.
 * ``delete_thread``: 2; ``prune``, ``fork_thread``, ``copy_thread``: 2 per thread.
 
 The async class also serves sync callers (`AsyncBridge`: the call runs on the
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import heapq
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
 from datetime import timedelta
@@ -94,6 +99,13 @@ from checkpointkit.checkpointers.redis._decode import (
     unkept_fields,
     write_records,
 )
+from checkpointkit.checkpointers.redis._index import (
+    IndexWalk,
+    id_floor,
+    put_score,
+    score_arg,
+    ts_floor,
+)
 from checkpointkit.checkpointers.redis._keys import (
     DEFAULT_PREFIX,
     Layout,
@@ -115,6 +127,7 @@ from checkpointkit.checkpointers.redis._scripts import (
     RESTORE,
     ROWS,
     THREAD_INFO,
+    TOUCH,
     UNINDEX,
     WRITES,
     Script,
@@ -224,6 +237,8 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
             raise ConfigurationError(f"page_size must be an int >= 1, got {page_size!r}")
         self._client = client
         self._io: Any = client  # redis-py's command methods are untyped or flavour-typed
+        # A cluster keeps the threads index in other slots than the thread's keys.
+        self._cluster = isinstance(client, AsyncRedisCluster)
         self._layout = Layout(prefix)
         self._retention = Retention.of(ttl, refresh_on_read, keep_last)
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
@@ -417,34 +432,50 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
     async def _list_merged(
         self, wanted: dict[str, Any], before_id: str | None, limit: int | None
     ) -> AsyncGenerator[CheckpointTuple, None]:
-        """List every indexed thread's checkpoints, merged newest first."""
+        """List every indexed thread's checkpoints, merged newest first.
+
+        Threads are taken from the threads index newest first (`IndexWalk`), a
+        few at a time: a checkpoint is handed out once no thread still unread
+        can hold a newer one.
+        """
         upper, lower = cross_range(before_id)
         ttl = self._retention.read_ttl_ms
-        entries = await self._index_entries()
+        walk = IndexWalk(self._layout.buckets())
         # The first page of each thread: no more than `limit` rows can be needed.
         first = self._page if limit is None or wanted else max(1, min(limit, self._page))
-        replies = await self._eval_many(
-            PAGE,
-            [(self._layout.thread_keys(t), [ttl, upper, lower, first, "1", "0", 0])
-             for t, _, _ in entries],
-        )  # fmt: skip
+        step = _BATCH if limit is None else max(1, min(limit, _BATCH))  # threads per read
         cursors: dict[str, ThreadCursor] = {}
         heap: builtins.list[Newest] = []
-        for order, ((thread_id, bucket, score), reply) in enumerate(
-            zip(entries, replies, strict=True)
-        ):
-            if not reply[0]:
-                await self._unindex(thread_id, bucket, score)
-                continue
-            cursor = cursors[thread_id] = ThreadCursor(thread_id, order, self._core)
-            cursor.fill(reply, first)
-            if (head := cursor.head()) is not None:
-                heapq.heappush(heap, head)
+        bound: float | None = math.inf  # nothing read yet
         yielded = 0
-        while heap:
+        while True:
             size = self._page if limit is None else max(1, min(self._page, limit - yielded))
             batch: builtins.list[CheckpointRow] = []
-            while heap and len(batch) < size:
+            while len(batch) < size:
+                if bound is not None and (
+                    not heap or (floor := id_floor(bound)) is None or heap[0].checkpoint_id < floor
+                ):  # a thread not read yet may hold a newer checkpoint than the heap's
+                    await self._read_index(walk, step)
+                    taken = walk.take(step)
+                    replies = await self._eval_many(
+                        PAGE,
+                        [(self._layout.thread_keys(t), [ttl, upper, lower, first, "1", "0", 0])
+                         for t, _, _ in taken],
+                    )  # fmt: skip
+                    for (thread_id, bucket, score), reply in zip(taken, replies, strict=True):
+                        if not reply[0]:
+                            await self._unindex(thread_id, bucket, score)
+                            continue
+                        cursor = cursors[thread_id] = ThreadCursor(
+                            thread_id, len(cursors), self._core
+                        )
+                        cursor.fill(reply, first)
+                        if (head := cursor.head()) is not None:
+                            heapq.heappush(heap, head)
+                    bound = walk.bound()
+                    continue
+                if not heap:
+                    break
                 cursor = cursors[heapq.heappop(heap).thread_id]
                 row = cursor.pop()
                 if not wanted or self._matches(row, wanted):
@@ -476,6 +507,8 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
                 key = (row.thread_id, row.checkpoint_ns, row.checkpoint_id)
                 yield cursors[row.thread_id].reader.decode(row, fetched[key])
                 yielded += 1
+            if not heap and bound is None:
+                return
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -496,21 +529,46 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
     async def alist_threads(
         self, filter: dict[str, Any] | None = None, limit: int | None = None
     ) -> builtins.list[ThreadInfo]:
-        """Summarise threads newest first, optionally filtered on their latest metadata."""
+        """Summarise threads newest first, optionally filtered on their latest metadata.
+
+        Threads are read from the threads index newest first (`IndexWalk`), a
+        batch at a time, until `limit` summaries are certain to be the newest.
+        """
         wanted = validate_filter(filter)
-        entries = await self._index_entries()
-        replies = await self._eval_many(
-            THREAD_INFO, [(self._layout.thread_keys(t), []) for t, _, _ in entries]
-        )
-        infos = []
-        for (thread_id, bucket, score), reply in zip(entries, replies, strict=True):
-            if reply is None:  # the thread expired or was deleted meanwhile
-                await self._unindex(thread_id, bucket, score)
-            elif (info := thread_info_of(self._core, thread_id, reply)) is not None:
-                infos.append(info)
-        infos = [i for i in infos if not wanted or metadata_matches(i.metadata, wanted)]
-        infos.sort(key=lambda i: (i.updated_at, i.thread_id), reverse=True)
-        return infos[:limit] if limit is not None else infos
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ConfigurationError(f"limit must be a non-negative int, got {limit!r}")
+        walk = IndexWalk(self._layout.buckets())
+        step = _BATCH if limit is None else max(1, min(limit, _BATCH))  # threads per read
+        ready: builtins.list[ThreadInfo] = []  # read, not handed out yet
+        infos: builtins.list[ThreadInfo] = []
+        while limit is None or len(infos) < limit:
+            await self._read_index(walk, step)
+            taken = walk.take(step)
+            replies = await self._eval_many(
+                THREAD_INFO, [(self._layout.thread_keys(t), []) for t, _, _ in taken]
+            )
+            for (thread_id, bucket, score), reply in zip(taken, replies, strict=True):
+                if reply is None:  # the thread expired or was deleted
+                    await self._unindex(thread_id, bucket, score)
+                elif (info := thread_info_of(self._core, thread_id, reply)) is not None and (
+                    not wanted or metadata_matches(info.metadata, wanted)
+                ):
+                    ready.append(info)
+            bound = walk.bound()
+            # Newest last; handed out once no unread thread can be newer.
+            ready.sort(key=lambda i: (i.updated_at, i.thread_id))
+            floor = ts_floor(bound) if bound is not None else None
+            while ready and (bound is None or (floor is not None and ready[-1].updated_at > floor)):
+                infos.append(ready.pop())
+                if limit is not None and len(infos) >= limit:
+                    break
+            if bound is None:
+                break
+            if wanted:  # most threads may not match: read more at a time
+                step = min(_BATCH, step * 2)
+        return infos
 
     # -- writes ------------------------------------------------------------------
 
@@ -533,11 +591,13 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         row = plan.checkpoint
         thread_id, ns = row.thread_id, row.checkpoint_ns
         keys = self._layout.thread_keys(thread_id)
-        await self._announce(thread_id)
+        score = score_arg(put_score([row]))
         count = self._retention.keep_last is not None
         for _ in range(_PUT_ATTEMPTS):
-            args = put_args(plan, self._retention.ttl_ms, count=count, guard=self.single_writer)
-            reply = await self._eval(PUT, keys, args)
+            args = put_args(
+                plan, self._retention.ttl_ms, count=count, guard=self.single_writer, score=score
+            )
+            reply = await self._put(keys, thread_id, score, args)
             if reply[0] == _STORED:
                 break
             if reply[0] == _REFUSED:
@@ -546,8 +606,8 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
             self._core.rebase_missing(plan, missing_bases(reply[1]))
         else:  # pragma: no cover - a rebased plan has no missing bases
             raise CorruptDataError(f"could not store checkpoint {row.checkpoint_id!r}")
-        if reply[1]:
-            await self._touch(thread_id)
+        if reply[1] and self._cluster:
+            await self._touch(thread_id, score)
         self._state.remember(
             self._core, thread_id, ns, plan.learned, {(b.channel, b.version): b for b in plan.blobs}
         )
@@ -670,7 +730,10 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         exclusive: bool,
     ) -> bool:
         """Write copies of `rows` (with their live values and writes) under `target`."""
-        await self._announce(target)
+        score = score_arg(put_score(builtins.list(rows)))
+        await self._command(
+            "indexing a thread", "ZADD", self._layout.bucket(target), "GT", score, target
+        )
         reply = await self._eval(
             RESTORE, self._layout.thread_keys(target),
             [self._retention.ttl_ms, "1" if exclusive else "0",
@@ -679,7 +742,7 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         if not reply[0]:
             return False
         if reply[1]:
-            await self._touch(target)
+            await self._touch(target, score)
         return True
 
     # -- measurement -------------------------------------------------------------
@@ -713,22 +776,48 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
         self._core.forget(thread_ids)
         self._state.forget(thread_ids)
 
-    async def _announce(self, thread_id: str) -> None:
-        """Add a thread to the threads index before this process first writes it."""
+    async def _put(
+        self, keys: Sequence[str], thread_id: str, score: str, args: Sequence[Any]
+    ) -> Any:
+        """Run the PUT script, raising the thread's threads-index score in the same round trip."""
+        bucket = self._layout.bucket(thread_id)
+        if not self._cluster:
+            return await self._eval(PUT, [*keys, bucket], args)
         if not self._state.announced(thread_id):
-            await self._touch(thread_id)
+            # Indexed before its first write, so a crash in between cannot leave
+            # the thread stored but unlisted.
+            await self._command("indexing a thread", "ZADD", bucket, "GT", score, thread_id)
             self._state.mark_announced(thread_id)
+            return await self._eval(PUT, keys, args)
+        return await self._eval_after(("ZADD", bucket, "GT", score, thread_id), PUT, keys, args)
 
-    async def _touch(self, thread_id: str) -> None:
-        # ZINCRBY: every announcement changes the score, which `_unindex` checks.
-        await self._command(
-            "indexing a thread", "ZINCRBY", self._layout.bucket(thread_id), 1, thread_id
-        )
+    async def _touch(self, thread_id: str, score: str) -> None:
+        """Index a thread a write just created, changing its score (which `_unindex` checks)."""
+        await self._eval(TOUCH, [self._layout.bucket(thread_id)], [thread_id, score])
 
     async def _unindex(self, thread_id: str, bucket: str, score: float) -> None:
         """Drop the index entry of a thread whose keys are gone (expired or deleted)."""
         self._forget([thread_id])
-        await self._eval(UNINDEX, [bucket], [thread_id, repr(score)])
+        keys = [bucket] if self._cluster else [bucket, self._layout.thread_keys(thread_id)[1]]
+        await self._eval(UNINDEX, keys, [thread_id, repr(score)])
+
+    async def _read_index(self, walk: IndexWalk, count: int) -> None:
+        """Read the next `count` entries of each bucket `walk` needs, in one pipeline."""
+        if (loop := self._foreign_loop()) is not None:  # async-only
+            return await _loops.forward(loop, self._read_index(walk, count))
+        requests = walk.requests(count)
+        if not requests:
+            return None
+        try:
+            async with self._io.pipeline(transaction=False) as pipe:
+                for key, top, low, offset, n in requests:
+                    pipe.zrevrangebyscore(key, top, low, start=offset, num=n, withscores=True)
+                replies = await pipe.execute()
+        except (RedisError, RedisClusterException) as exc:
+            raise translate(exc, "reading the threads index") from exc
+        for request, reply in zip(requests, replies, strict=True):
+            walk.fill(request, reply)
+        return None
 
     async def _index_entries(self) -> builtins.list[tuple[str, str, float]]:
         """Return (thread id, bucket, score) of every indexed thread."""
@@ -769,6 +858,26 @@ class AsyncRedisCheckpointer(AsyncExtras, AsyncBridge, BaseCheckpointSaver[str])
                 return await self._io.execute_command("EVAL", script.body, len(keys), *keys, *args)
         except (RedisError, RedisClusterException) as exc:
             raise translate(exc, script.name) from exc
+
+    async def _eval_after(
+        self, command: Sequence[Any], script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """Send a command, then a script, in one pipeline (on a cluster, to their own nodes)."""
+        if (loop := self._foreign_loop()) is not None:  # async-only
+            return await _loops.forward(loop, self._eval_after(command, script, keys, args))
+        try:
+            async with self._io.pipeline(transaction=False) as pipe:
+                pipe.execute_command(*command)
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                done, reply = await pipe.execute(raise_on_error=False)
+        except (RedisError, RedisClusterException) as exc:
+            raise translate(exc, script.name) from exc
+        if isinstance(reply, NoScriptError):
+            reply = await self._eval(script, keys, args)
+        for outcome in (done, reply):
+            if isinstance(outcome, BaseException):
+                raise translate(outcome, script.name) from outcome
+        return reply
 
     async def _eval_many(self, script: Script, calls: Sequence[Call]) -> builtins.list[Any]:
         """Run a script once per call, pipelined (per node on a cluster).

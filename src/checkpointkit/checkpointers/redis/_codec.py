@@ -145,12 +145,18 @@ def encode_blob(blob: BlobRow) -> bytes:
 
 def decode_blob(thread_id: str, field: bytes | str, value: bytes) -> BlobRow:
     """Decode a channel version stored under `field` of `thread_id`'s blobs hash."""
-    ns, channel, version = parse_blob_field(text(field))
+    # A read decodes every blob of a checkpoint: parse_blob_field and _str_or_nil
+    # inlined for the common case (nothing escaped, no delta base).
+    name = field.decode("utf-8", "surrogatepass") if isinstance(field, bytes) else field
+    if "\x01" in name:
+        ns, channel, version = parse_blob_field(name)
+    else:
+        ns, channel, version = name.split("\x00", 2)
     try:
         kind = value[0]
         if kind > 0x7F:  # a positive fixint
             raise ValueError(f"blob kind has msgpack type 0x{kind:02x}")
-        base, pos = _str_or_nil(value, 1)
+        base, pos = (None, 2) if value[1] == 0xC0 else _str_or_nil(value, 1)
         type_, payload, chain, seq, ops, length, wrapped = _body(value, pos)
         return BlobRow(
             thread_id, ns, channel, version, _KINDS[kind], type_, payload, chain, seq,

@@ -188,9 +188,10 @@ def translate(exc: BaseException, action: str) -> CheckpointKitError:
 class ClientState:
     """What a saver remembers between calls, bounded and thread-safe.
 
-    * Announced threads: the saver adds a thread to the threads index before
-      its first write to it (so a crash after the write cannot leave the
-      thread unlisted), once per process.
+    * Announced threads: on a cluster, the saver adds a thread to the threads
+      index before its first write to it (so a crash after the write cannot
+      leave the thread unlisted), once per process. On a single node the
+      put's own script indexes the thread.
     * Intact lists: for each (thread, namespace, channel), a payload-less copy
       of the blob row of the list version the storage core caches, so a read
       can tell the server not to send that version's delta chain.

@@ -72,9 +72,14 @@ __all__ = [
 def blob_pairs(thread_id: str, pairs: Sequence[Any]) -> dict[str, dict[BlobKey, BlobRow]]:
     """Decode a script's flat (blob field, blob) list into namespace -> key -> row."""
     out: dict[str, dict[BlobKey, BlobRow]] = {}
+    ns: str | None = None
+    by_key: dict[BlobKey, BlobRow] = {}
     for i in range(0, len(pairs), 2):
         blob = decode_blob(thread_id, pairs[i], pairs[i + 1])
-        out.setdefault(blob.checkpoint_ns, {})[(blob.channel, blob.version)] = blob
+        if blob.checkpoint_ns != ns:  # replies group blobs by namespace
+            ns = blob.checkpoint_ns
+            by_key = out.setdefault(ns, {})
+        by_key[(blob.channel, blob.version)] = blob
     return out
 
 
@@ -318,7 +323,7 @@ def restore_args(
     return [len(row_args) // 4, len(blob_args) // 2, *row_args, *blob_args, *write_args]
 
 
-def put_args(plan: PutPlan, ttl_ms: int, *, count: bool, guard: bool) -> list[Any]:
+def put_args(plan: PutPlan, ttl_ms: int, *, count: bool, guard: bool, score: str) -> list[Any]:
     """Build the PUT arguments of a planned checkpoint (see `_scripts.PUT`).
 
     Args:
@@ -326,6 +331,7 @@ def put_args(plan: PutPlan, ttl_ms: int, *, count: bool, guard: bool) -> list[An
         ttl_ms: The thread's TTL (0: none).
         count: Ask for the number of checkpoints in the namespace (``keep_last``).
         guard: Apply the single-writer guard (`check_single_writer`) in the script.
+        score: The thread's threads-index score after the put (`_index.put_score`).
     """
     row = plan.checkpoint
     ns, checkpoint_id = escape(row.checkpoint_ns), escape(row.checkpoint_id)
@@ -335,7 +341,8 @@ def put_args(plan: PutPlan, ttl_ms: int, *, count: bool, guard: bool) -> list[An
     args: list[Any] = [
         ttl_ms, field, encode_row(row, plan.versions), "n" + field,
         f"c{checkpoint_id}\x00{ns}", "1" if count else "",
-        ("=" + escape(row.parent_id or "")) if guard else "", len(bases), *bases,
+        ("=" + escape(row.parent_id or "")) if guard else "", row.thread_id, score,
+        len(bases), *bases,
     ]  # fmt: skip
     for blob in plan.blobs:
         args += [pre + blob_suffix(blob.channel, blob.version), encode_blob(blob)]

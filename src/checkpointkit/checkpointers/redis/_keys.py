@@ -16,9 +16,9 @@ across namespaces (``list`` without a namespace). Lex ranges over one family
 page through history without reading anything else.
 
 Threads are indexed for ``list_threads`` and cross-thread ``list`` in
-`THREAD_BUCKETS` sorted sets ``<prefix>threads:{<nn>}`` (member: thread id),
-spread over the cluster's slots by their own hash tags; a thread's bucket is
-fixed by a CRC of its id.
+`THREAD_BUCKETS` sorted sets ``<prefix>threads:{<nn>}`` (member: thread id;
+score: when it was last written, see `_index`), spread over the cluster's
+slots by their own hash tags; a thread's bucket is fixed by a CRC of its id.
 
 Parts of field names and members are escaped so that NUL never appears
 inside a part: NUL separates parts, and a namespace's lex range

@@ -17,6 +17,7 @@ the client already holds (not returned, and their delta chains not walked).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "RESTORE",
     "ROWS",
     "THREAD_INFO",
+    "TOUCH",
     "UNINDEX",
     "WRITES",
     "Script",
@@ -57,7 +59,7 @@ local ROWS, INDEX, BLOBS, WRITES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local function refresh(ttl)
   ttl = tonumber(ttl)
   if ttl and ttl > 0 then
-    for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+    for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
   end
 end
 
@@ -227,17 +229,47 @@ end
 """
 
 
+def _helpers(prelude: str) -> list[tuple[str | None, str]]:
+    """Split the prelude into (function name, chunk) pairs; None: the keys line."""
+    chunks = [c for c in prelude.strip("\n").split("\n\n") if c.strip()]
+    out: list[tuple[str | None, str]] = []
+    for chunk in chunks:
+        match = re.search(r"^local function (\w+)", chunk, re.MULTILINE)
+        out.append((match.group(1) if match else None, chunk + "\n\n"))
+    return out
+
+
+_HELPERS = _helpers(_PRELUDE)
+
+
 def _thread_script(name: str, body: str) -> Script:
-    return Script(name, _PRELUDE + body)
+    """Prefix `body` with the prelude's helpers it calls, directly or through others.
+
+    Only those: Lua creates every function a script defines on each call,
+    which would cost every call about 1.5 µs of the server's time for all of them.
+    """
+    wanted: set[str | None] = {None}
+    text = body
+    while True:
+        more = {
+            helper for helper, _ in _HELPERS
+            if helper not in wanted and re.search(rf"\b{helper}\(", text)
+        }  # fmt: skip
+        if not more:
+            break
+        wanted |= more
+        text = body + "".join(chunk for helper, chunk in _HELPERS if helper in wanted)
+    return Script(name, "".join(chunk for helper, chunk in _HELPERS if helper in wanted) + body)
 
 
 PUT = _thread_script(
     "put",
     r"""
+-- KEYS: the thread's four, then on a single node its threads-index bucket.
 -- ARGV: ttl, field, row, ns member, cross member, count ('1': count the
 --       namespace's checkpoints), guard ('' = off, else '=' .. the escaped
---       parent id, '=' alone for none), #bases, delta base fields..., then
---       (blob field, blob) pairs.
+--       parent id, '=' alone for none), thread id, index score (see _index),
+--       #bases, delta base fields..., then (blob field, blob) pairs.
 -- Returns {1, thread was new, checkpoints in the namespace}, {0, missing
 -- bases}, or {2, newest id} when the single-writer guard refuses the put.
 local ns, id = split(ARGV[2])
@@ -253,19 +285,23 @@ if ARGV[7] ~= '' then
     end
   end
 end
-local nbases = tonumber(ARGV[8])
+local nbases = tonumber(ARGV[10])
 local missing = {}
-for i = 9, 8 + nbases do
+for i = 11, 10 + nbases do
   if redis.call('HEXISTS', BLOBS, ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
 end
 if #missing > 0 then return {0, missing} end
 local new = redis.call('EXISTS', INDEX) == 0 and 1 or 0
 redis.call('HSET', ROWS, ARGV[2], ARGV[3])
 redis.call('ZADD', INDEX, 0, ARGV[4], 0, ARGV[5])
-for i = 9 + nbases, #ARGV, 1000 do  -- pairs: chunks of an even size
+for i = 11 + nbases, #ARGV, 1000 do  -- pairs: chunks of an even size
   redis.call('HSET', BLOBS, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 refresh(ARGV[1])
+if KEYS[5] then
+  -- Same script, so a listing never sees the thread without its index entry.
+  redis.call('ZADD', KEYS[5], 'GT', ARGV[9], ARGV[8])
+end
 local count = 0
 if ARGV[6] == '1' then
   count = redis.call('ZLEXCOUNT', INDEX, '[n' .. ns .. '\0', '(n' .. ns .. '\1')
@@ -548,13 +584,33 @@ return total
 UNINDEX = Script(
     "unindex",
     r"""
--- KEYS: a threads-index bucket. ARGV: thread id, the score a listing saw.
--- Removes the entry only if nobody announced the thread since (the score is
--- bumped by every announcement), so a thread created meanwhile stays listed.
+-- KEYS: a threads-index bucket, then on a single node the thread's index key.
+-- ARGV: thread id, the score a listing saw.
+-- Removes the entry of a thread whose keys are gone, unless the thread was
+-- written since: on a single node, checked on its keys; on a cluster (where
+-- they live on another node), by the score, which every write that creates
+-- the thread changes (TOUCH).
+if KEYS[2] then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) == tonumber(ARGV[2]) then
   return redis.call('ZREM', KEYS[1], ARGV[1])
 end
 return 0
+""",
+)
+
+TOUCH = Script(
+    "touch",
+    r"""
+-- KEYS: a threads-index bucket. ARGV: thread id, score.
+-- Indexes a thread a write has just created, always changing its score (see
+-- UNINDEX): the given score, or one above the current one.
+local score = tonumber(ARGV[2])
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if current and tonumber(current) >= score then score = tonumber(current) + 1 end
+return redis.call('ZADD', KEYS[1], score, ARGV[1])
 """,
 )
