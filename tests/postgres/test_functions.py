@@ -1,7 +1,8 @@
-"""Schema version 2: server-side functions, prepared statements when asked, lean ``list`` pages."""
+"""Schema versions 2-4: server-side functions, prepared statements if asked, lean ``list`` pages."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import psycopg
@@ -43,8 +44,26 @@ def functions(uri: str, schema: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+# SHA-256 of each released migration as installed for schema "public", prefix
+# "ck_": databases already migrated ran exactly this text, so the fragments the
+# put functions share (`_functions`) must never change what an old version says.
+RELEASED_MIGRATIONS = {
+    1: "58ac65e72eb23a593e495e130cce14e6b04775bff0f2991d13b93e05afbce1d1",
+    2: "ed2c1e47059bf79fcef38608d74e7b8fcc33311f39e351699e2b1f07eb0a28a2",
+    3: "886a8ac9652014cfdaeb6eeebaaf108bc42cd2a7e48fd329e93a77d2c9bc9316",
+}
+
+
+def test_released_migrations_are_never_edited() -> None:
+    names = Names("public", "ck_")
+    assert {
+        version: hashlib.sha256(names.render(MIGRATIONS[version - 1])).hexdigest()
+        for version in RELEASED_MIGRATIONS
+    } == RELEASED_MIGRATIONS
+
+
 def test_version_1_tables_are_migrated_to_the_functions(postgres_uri: str, schema: str) -> None:
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     make_version_1(postgres_uri, schema)
     assert functions(postgres_uri, schema) == []
     with PostgresCheckpointer.from_conn_string(postgres_uri, schema=schema) as saver:
@@ -52,18 +71,24 @@ def test_version_1_tables_are_migrated_to_the_functions(postgres_uri: str, schem
         run.step(a=1, messages=[msg(0)])
         run.step(messages=[msg(0), msg(1)])
         run.check()
-    # version 3 adds overloads with other arguments; version 2's stay for old workers
-    assert functions(postgres_uri, schema) == ["ck_get_tuple", "ck_get_tuple", "ck_put", "ck_put"]
+    # versions 3 and 4 add overloads with other arguments; older ones stay for old workers
+    assert functions(postgres_uri, schema) == [
+        "ck_get_tuple",
+        "ck_get_tuple",
+        "ck_put",
+        "ck_put",
+        "ck_put",
+    ]
     with psycopg.connect(postgres_uri) as conn:
         table = sql.Identifier(schema, "ck_schema_version")
         stamped = conn.execute(sql.SQL("SELECT version FROM {} ORDER BY 1").format(table))
-        assert [r[0] for r in stamped] == [1, 2, 3]
+        assert [r[0] for r in stamped] == [1, 2, 3, 4]
 
 
 def test_version_2_data_is_read_and_extended_after_migrating(
     postgres_uri: str, schema: str
 ) -> None:
-    """A thread written at version 2 (foreign key on delta bases) reads back at version 3."""
+    """A thread written at version 2 (foreign key on delta bases) reads back after migrating."""
     make_version(postgres_uri, schema, 2)
     thread_id = new_thread()
     memory = MemoryCheckpointer()
@@ -77,7 +102,7 @@ def test_version_2_data_is_read_and_extended_after_migrating(
 
         def v2_params(plan: Any, lock: tuple[int, int], guard: int | None) -> dict[str, Any]:
             params = real(plan, lock, None)
-            for name in ("blobs", "data", "guard"):
+            for name in ("blobs", "blob_count", "data", "guard"):
                 del params[name]
             arrays = _codec.blob_params(plan.blobs)
             del arrays["namespaces"]
@@ -95,7 +120,7 @@ def test_version_2_data_is_read_and_extended_after_migrating(
             t.checkpoint for t in memory.list(config(thread_id))
         ]
         run.saver = saver
-        for i in range(6, 9):  # deltas on version 2 rows, through version 3's put
+        for i in range(6, 9):  # deltas on version 2 rows, through the current put
             messages = [*messages, msg(i)]
             run.step(messages=messages, count=i)
         run.check()
@@ -269,3 +294,106 @@ def test_list_leaves_out_the_chain_rows_this_process_holds(
         ]
         assert len(seen) == 1
         assert seen[0] > 30
+
+
+# The version 3 call of ``put``, as the release before version 4 sends it.
+_V3_PUT_CALL = """
+SELECT {fn_put}(
+    %(lock_a)s::int4, %(lock_b)s::int4, %(guard)s::int8, %(thread_id)s::text,
+    %(checkpoint_ns)s::text, %(checkpoint_id)s::text, %(parent_id)s::text, %(run_id)s::text,
+    %(ts)s::text, %(skeleton)s::bytea, %(metadata)s::bytea, %(metadata_idx)s::jsonb,
+    %(channel_versions)s::jsonb, %(root)s::bool, %(blobs)s::json, %(data)s::bytea)
+"""
+
+
+def v3_saver(conn: psycopg.Connection[Any], schema: str) -> PostgresCheckpointer:
+    """A saver calling the version 3 ``put``, as a worker of the release before does."""
+    old = PostgresCheckpointer(conn, schema=schema, auto_setup=False)
+    old._q.put = _V3_PUT_CALL.replace("{fn_put}", f'"{schema}"."ck_put"').encode()
+    return old
+
+
+def test_version_3_workers_keep_writing_after_the_migration_to_version_4(
+    postgres_uri: str, schema: str
+) -> None:
+    """Deltas written by version 3's put and by version 4's build on each other."""
+    make_version(postgres_uri, schema, 3)
+    thread_id = new_thread()
+    memory = MemoryCheckpointer()
+    messages: list[Any] = []
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        old = v3_saver(conn, schema)  # its call leaves out the argument version 4 added
+        run = Run(old, thread_id, mirror=memory)
+        for i in range(4):
+            messages = [*messages, msg(i)]
+            run.step(messages=messages, count=i)
+        with PostgresCheckpointer.from_conn_string(postgres_uri, schema=schema) as new:
+            for i in range(4, 8):  # the new release migrates, the old one keeps going
+                run.saver = new if i % 2 else old
+                messages = [*messages, msg(i)]
+                run.step(messages=messages, count=i)
+            run.saver = new
+            run.check()
+            assert [t.checkpoint for t in new.list(config(thread_id))] == [
+                t.checkpoint for t in memory.list(config(thread_id))
+            ]
+    assert functions(postgres_uri, schema).count("ck_put") == 3
+
+
+def test_putting_a_checkpoint_again_keeps_its_list_deltas(saver: PostgresCheckpointer) -> None:
+    """A put whose delta rows are all stored already (a retry) passes the base check."""
+    run = Run(saver, new_thread())
+    messages: list[Any] = []
+    for i in range(3):
+        messages = [*messages, msg(i)]
+        run.step(messages=messages, count=i)
+    messages = [*messages, msg(3)]
+    args = run._args(None, {"messages": messages, "count": 3})
+    first = saver.put(*args)
+    again = saver.put(*args)  # every row conflicts: fewer rows stored than sent
+    assert again == first
+    run._done(first)
+    run.check()
+    assert saver.list_threads()[0].checkpoint_count == 4
+
+
+def test_byte_columns_compress_with_lz4_when_the_server_has_it(
+    saver: PostgresCheckpointer, postgres_uri: str, schema: str
+) -> None:
+    run = Run(saver, new_thread())
+    big = "".join(f"item {i}; " for i in range(3000))  # ~28 kB, well over TOAST's threshold
+    run.step(big=big, messages=[msg(0)])
+    run.check()
+    with psycopg.connect(postgres_uri) as conn:
+        row = conn.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).fetchone()
+        lz4 = bool(row and row[0])
+        settings = conn.execute(
+            "SELECT c.relname, a.attname, a.attcompression FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND a.attname IN ('skeleton', 'metadata', 'payload', 'ops')"
+            " AND c.relkind = 'r' ORDER BY 1, 2",
+            [schema],
+        ).fetchall()
+        assert settings == [
+            (table, column, "l" if lz4 else "")
+            for table, column in [
+                ("ck_blobs", "ops"),
+                ("ck_blobs", "payload"),
+                ("ck_checkpoints", "metadata"),
+                ("ck_checkpoints", "skeleton"),
+                ("ck_threads", "metadata"),
+                ("ck_writes", "payload"),
+            ]
+        ]
+        stored = conn.execute(
+            sql.SQL(
+                "SELECT pg_column_compression(payload), octet_length(payload),"
+                " pg_column_size(payload) FROM {} WHERE channel = 'big'"
+            ).format(sql.Identifier(schema, "ck_blobs"))
+        ).fetchone()
+        assert stored is not None
+        method, length, size = stored
+        assert method == ("lz4" if lz4 else "pglz")
+        assert size < length / 2

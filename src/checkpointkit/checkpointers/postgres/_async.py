@@ -14,7 +14,7 @@ Mechanism:
   flight (`AsyncWrites`): LangGraph stores a step in the background while the
   next one runs, and a read must not overtake it.
 * ``put`` and ``get_tuple`` are one call of a server-side function
-  (`_functions`, schema versions 2 and 3) whose plans the session caches, so one
+  (`_functions`, schema versions 2 to 4) whose plans the session caches, so one
   round trip on an autocommit connection and next to no planning, through
   PgBouncer too: a ``put`` writes the changed channel values, the checkpoint
   and the thread's summary row atomically; a ``get_tuple`` returns the

@@ -225,6 +225,7 @@ def put_params(plan: PutPlan, lock: tuple[int, int], guard: int | None) -> dict[
     blobs, data = _blob_document(plan.blobs)
     return dict(
         blobs=blobs,
+        blob_count=len(plan.blobs),
         data=data,
         lock_a=lock[0],
         lock_b=lock[1],
@@ -290,10 +291,7 @@ def write_params(rows: Sequence[WriteRow]) -> tuple[int, int, dict[str, Any]]:
         once, as the memory checkpointer does: the first ordinary one, the
         last special one.
     """
-    first = rows[0]
-    check_texts("checkpoint key", (first.thread_id, first.checkpoint_ns, first.checkpoint_id))
-    check_texts("task", (first.task_id, first.task_path))
-    check_texts("write channel", (w.channel for w in rows))
+    first = rows[0]  # its texts were checked by `StorageCore.plan_writes`
     kept: dict[int, WriteRow] = {}
     replaced: dict[int, WriteRow] = {}
     for w in rows:

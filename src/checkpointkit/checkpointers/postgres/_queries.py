@@ -11,8 +11,8 @@ statement each returning one *row stream* (`_ROW_STREAM`): checkpoint rows,
 the blob rows they need (their channel versions and, for list deltas, the
 rows of each delta chain up to that version) and their pending writes, all
 in one column layout, told apart by the first column (0, 1, 2) and decoded
-by `_codec.decode_rows`. ``get_tuple`` and ``put`` call the functions of
-schema version 3 (`_functions`), whose plans each session caches.
+by `_codec.decode_rows`. ``put`` calls the function of schema version 4,
+``get_tuple`` that of version 3 (`_functions`), whose plans each session caches.
 """
 
 from __future__ import annotations
@@ -516,7 +516,7 @@ class Queries:
         self.table_exists = render(_TABLE_EXISTS)
         self.schema_version = render(_SCHEMA_VERSION)
         self.stamp_version = render(_STAMP_VERSION)
-        # The hot operations call the functions of schema version 3 (`_functions`).
+        # The hot operations call ``put`` of schema version 4 and ``get_tuple`` of 3.
         self.put = render(PUT_CALL)
         self.existing_bases = render(_EXISTING_BASES)
         self.get_tuple = render(GET_TUPLE_CALL)
