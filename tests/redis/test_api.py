@@ -195,3 +195,28 @@ def test_missing_redis_package_names_the_extra() -> None:
     ).stdout
     assert out.startswith(MissingDependencyError.__name__)
     assert "pip install 'checkpointkit[redis]'" in out
+
+
+def test_single_connection_clients_work(redis_url: str, redis_prefix: str) -> None:
+    # redis-py's client locks its one connection around each command.
+    client = redis.Redis.from_url(redis_url, single_connection_client=True)
+    try:
+        saver = RedisCheckpointer(client, prefix=redis_prefix)
+        graph = chat_graph(saver, reply_chars=5)
+        cfg = {"configurable": {"thread_id": "single"}}
+        graph.invoke({"messages": [human(0, 5)]}, cfg)
+        assert len(graph.get_state(cfg).values["messages"]) == 2
+    finally:
+        client.close()
+
+
+async def test_async_single_connection_clients_work(redis_url: str, redis_prefix: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url, single_connection_client=True)
+    try:
+        saver = AsyncRedisCheckpointer(client, prefix=redis_prefix)
+        graph = chat_graph(saver, reply_chars=5)
+        cfg = {"configurable": {"thread_id": "single"}}
+        await graph.ainvoke({"messages": [human(0, 5)]}, cfg)
+        assert len((await graph.aget_state(cfg)).values["messages"]) == 2
+    finally:
+        await client.aclose()

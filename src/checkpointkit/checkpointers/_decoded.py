@@ -30,7 +30,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import msgpack
 
@@ -39,7 +39,16 @@ from checkpointkit.errors import CorruptDataError
 if TYPE_CHECKING:
     from checkpointkit.checkpointers.base import StorageCore
 
-__all__ = ["DecodedCache", "DecodedCaches", "MetadataDecoder", "parse_metadata", "plain_copy"]
+__all__ = [
+    "BoundedMap",
+    "DecodedCache",
+    "DecodedCaches",
+    "MetadataDecoder",
+    "parse_metadata",
+    "plain_copy",
+]
+
+V = TypeVar("V")
 
 _SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes})
 _SKELETON_SCALARS: frozenset[type] = frozenset({str, float, bool, type(None), bytes})
@@ -144,21 +153,21 @@ def fresh(entry: Template) -> Any:
     return template if plan is None else _fresh(template, plan)
 
 
-class DecodedCache:
-    """A bounded map from stored bytes to the plain value they decode to.
+class BoundedMap(Generic[V]):
+    """A bounded map from stored bytes to what they decode to.
 
     Lookups take no lock (a dict read is atomic); inserts do, and drop the
     oldest eighth of the entries when the map is full.
 
     Args:
-        size: How many templates to keep (0 turns the cache off).
+        size: How many entries to keep (0 turns the map off).
         max_bytes: Longer stored values are not kept.
     """
 
     def __init__(self, size: int = 4096, max_bytes: int = 2048) -> None:
         self.size = size
         self.max_bytes = max_bytes
-        self.entries: dict[Any, Template] = {}
+        self.entries: dict[Any, V] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: Any) -> bool:
@@ -167,13 +176,8 @@ class DecodedCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def get(self, key: Any) -> Any:
-        """Return a fresh copy of the value stored under `key`, or the miss marker."""
-        entry = self.entries.get(key)
-        return _MISS if entry is None else fresh(entry)
-
-    def put(self, key: Any, entry: Template) -> None:
-        """Keep a template (a plain value no caller holds) and its plan under `key`."""
+    def put(self, key: Any, entry: V) -> None:
+        """Keep `entry` under `key`."""
         if not self.size:
             return
         with self._lock:
@@ -186,6 +190,15 @@ class DecodedCache:
     def clear(self) -> None:
         with self._lock:
             self.entries.clear()
+
+
+class DecodedCache(BoundedMap[Template]):
+    """A `BoundedMap` of templates: plain values no caller holds, copied on every read."""
+
+    def get(self, key: Any) -> Any:
+        """Return a fresh copy of the value stored under `key`, or the miss marker."""
+        entry = self.entries.get(key)
+        return _MISS if entry is None else fresh(entry)
 
 
 class DecodedCaches:

@@ -193,15 +193,17 @@ class ClientState:
       leave the thread unlisted), once per process. On a single node the
       put's own script indexes the thread.
     * Intact lists: for each (thread, namespace, channel), a payload-less copy
-      of the blob row of the list version the storage core caches, so a read
-      can tell the server not to send that version's delta chain.
+      of the blob row of the list version the storage core caches, and its
+      blob field, so a read can tell the server not to send that version's
+      delta chain.
     """
 
     def __init__(self, size: int = _STATE_SIZE) -> None:
         self._size = size
         self._lock = threading.Lock()
         self._announced: OrderedDict[str, None] = OrderedDict()
-        self._lists: OrderedDict[tuple[str, str], dict[str, BlobRow]] = OrderedDict()
+        # (thread, namespace) -> channel -> (blob field, stub)
+        self._lists: OrderedDict[tuple[str, str], dict[str, tuple[str, BlobRow]]] = OrderedDict()
 
     def announced(self, thread_id: str) -> bool:
         with self._lock:
@@ -233,9 +235,11 @@ class ClientState:
             self._lists.move_to_end((thread_id, ns))
             for channel, state in lists.items():
                 blob = blobs.get((channel, state.version))
-                if blob is None or blob is entry.get(channel):
+                held = entry.get(channel)
+                if blob is None or (held is not None and blob is held[1]):
                     continue  # a read served from the stub held: nothing new
-                entry[channel] = replace(blob, payload=None, ops=None)
+                field = blob_field(ns, channel, state.version)
+                entry[channel] = (field, replace(blob, payload=None, ops=None))
             while len(self._lists) > self._size:
                 self._lists.popitem(last=False)
 
@@ -246,10 +250,10 @@ class ClientState:
         with self._lock:
             stubs = list(self._lists.get((thread_id, ns), {}).values())
         out = {}
-        for stub in stubs:
+        for field, stub in stubs:
             state = core.cached_list(thread_id, ns, stub)
             if state is not None:
-                out[blob_field(ns, stub.channel, stub.version)] = (stub, state)
+                out[field] = (stub, state)
         return out
 
     def forget(self, thread_ids: Iterable[str]) -> None:

@@ -2,10 +2,12 @@
 
 The Lua scripts (`_scripts`) return stored values untouched, as flat
 field/value lists; these helpers turn them into the storage core's rows
-(`CheckpointRow`, `BlobRow`, `WriteRow`) and, for ``list``, into checkpoint
-tuples, keeping what a listing has already received (`PageDecoder`) so later
-pages skip it; and the other way, they build the arguments of a put or a
-copy, and decide what a prune or ``keep_last`` deletes. No I/O happens here.
+(`CheckpointRow`, `BlobRow`, `WriteRow`), remembering the rows decoded or
+put before by their stored bytes (`DecodedReplies`), and, for ``list``, into
+checkpoint tuples, keeping what a listing has already received
+(`PageDecoder`) so later pages skip it; and the other way, they build the
+arguments of a put or a copy, and decide what a prune or ``keep_last``
+deletes. No I/O happens here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, NoReturn
 
 from langgraph.checkpoint.base import CheckpointTuple, DeltaChannelHistory
 
+from checkpointkit.checkpointers._decoded import BoundedMap
 from checkpointkit.checkpointers._rows import BlobKind, BlobRow, CheckpointRow, WriteRow
 from checkpointkit.checkpointers.base import (
     BlobKey,
@@ -50,6 +53,7 @@ from checkpointkit.checkpointers.redis._keys import (
 from checkpointkit.errors import WriteConflictError
 
 __all__ = [
+    "DecodedReplies",
     "Newest",
     "PageDecoder",
     "ThreadCursor",
@@ -57,6 +61,7 @@ __all__ = [
     "delta_history_of",
     "dump_rows",
     "keep_last_ids",
+    "kept_writes",
     "missing_bases",
     "put_args",
     "refuse",
@@ -69,13 +74,104 @@ __all__ = [
 ]
 
 
-def blob_pairs(thread_id: str, pairs: Sequence[Any]) -> dict[str, dict[BlobKey, BlobRow]]:
+class _Bounded(BoundedMap[Any]):
+    """A `BoundedMap` of decoded rows, of stored values up to `max_bytes` long."""
+
+    def fits(self, field: Any, value: Any) -> bool:
+        """Tell whether a stored value can be part of a key (bytes, not too long)."""
+        return type(value) is bytes and type(field) is bytes and len(value) <= self.max_bytes
+
+
+class DecodedReplies:
+    """Rows decoded before, keyed by their thread, field and stored bytes.
+
+    A ``get_tuple`` receives mostly values it has seen already (the channels
+    that did not change), and often the checkpoint and writes this process
+    has just put. The same thread, field and bytes always decode to the same
+    row, so a hit can never be stale, whoever wrote, deleted or re-created
+    the thread. Rows are never mutated, so reads share them; a shared blob's
+    payload is the same bytes object each time, whose hash Python keeps,
+    which makes the core's lookup of its decoded value cheaper too. A put
+    teaches the cache the rows and writes it encodes (`learn_row`,
+    `learn_blobs`, `learn_writes`): reading them back skips their decoding.
+
+    Args:
+        size: How many blob rows to keep (checkpoint rows and writes: an eighth).
+        max_bytes: Longer stored blobs are decoded every time (rows and writes:
+            four times longer).
+    """
+
+    def __init__(self, size: int = 4096, max_bytes: int = 2048) -> None:
+        self._blobs = _Bounded(size, max_bytes)
+        self._rows = _Bounded(max(1, size // 8), 4 * max_bytes)
+        self._writes = _Bounded(max(1, size // 8), 4 * max_bytes)
+
+    def blob(self, thread_id: str, field: Any, value: Any) -> BlobRow:
+        """Return the blob row stored as `value` under `field` (see `decode_blob`)."""
+        if not self._blobs.fits(field, value):
+            return decode_blob(thread_id, field, value)
+        key = (thread_id, field, value)
+        blob: BlobRow | None = self._blobs.entries.get(key)
+        if blob is None:
+            blob = decode_blob(thread_id, field, value)
+            self._blobs.put(key, blob)
+        return blob
+
+    def row(self, thread_id: str, field: Any, value: Any) -> CheckpointRow:
+        """Return the checkpoint row stored as `value` under `field` (see `decode_row`)."""
+        if not self._rows.fits(field, value):
+            return decode_row(thread_id, field, value)
+        key = (thread_id, field, value)
+        row: CheckpointRow | None = self._rows.entries.get(key)
+        if row is None:
+            row = decode_row(thread_id, field, value)
+            self._rows.put(key, row)
+        return row
+
+    def writes(self, thread_id: str, field: Any, value: Any) -> Sequence[WriteRow]:
+        """Return the pending writes stored as `value` under `field` (see `decode_writes`)."""
+        if not value or not self._writes.fits(field, value):
+            return decode_writes(thread_id, field, value)
+        rows: Sequence[WriteRow] | None = self._writes.entries.get((thread_id, field, value))
+        if rows is None:
+            rows = tuple(decode_writes(thread_id, field, value))
+            self._writes.put((thread_id, field, value), rows)
+        return rows
+
+    def learn_row(self, field: str, value: bytes, row: CheckpointRow) -> None:
+        """Keep the row a put encoded as `value` under `field` (`encode_row`)."""
+        if type(row.skeleton) is bytes and len(value) <= self._rows.max_bytes:
+            self._rows.put((row.thread_id, _field_bytes(field), value), row)
+
+    def learn_blobs(self, pairs: Sequence[Any], blobs: Sequence[BlobRow]) -> None:
+        """Keep the blob rows a put encoded as the (field, value) `pairs` (`encode_blob`)."""
+        for blob, i in zip(blobs, range(0, len(pairs), 2), strict=True):
+            value = pairs[i + 1]
+            if type(blob.payload) is bytes and len(value) <= self._blobs.max_bytes:
+                self._blobs.put((blob.thread_id, _field_bytes(pairs[i]), value), blob)
+
+    def learn_writes(self, field: str, value: bytes, rows: Sequence[WriteRow]) -> None:
+        """Keep the writes a put_writes encoded as `value` under `field` (`write_records`)."""
+        plain = all(type(w.payload) is bytes for w in rows)
+        if rows and plain and len(value) <= self._writes.max_bytes:
+            self._writes.put((rows[0].thread_id, _field_bytes(field), value), tuple(rows))
+
+
+def _field_bytes(field: str) -> bytes:
+    """Return a field name as Redis returns it (`text` undoes this)."""
+    return field.encode("utf-8", "surrogatepass")
+
+
+def blob_pairs(
+    thread_id: str, pairs: Sequence[Any], cache: DecodedReplies | None = None
+) -> dict[str, dict[BlobKey, BlobRow]]:
     """Decode a script's flat (blob field, blob) list into namespace -> key -> row."""
+    decode = decode_blob if cache is None else cache.blob
     out: dict[str, dict[BlobKey, BlobRow]] = {}
     ns: str | None = None
     by_key: dict[BlobKey, BlobRow] = {}
     for i in range(0, len(pairs), 2):
-        blob = decode_blob(thread_id, pairs[i], pairs[i + 1])
+        blob = decode(thread_id, pairs[i], pairs[i + 1])
         if blob.checkpoint_ns != ns:  # replies group blobs by namespace
             ns = blob.checkpoint_ns
             by_key = out.setdefault(ns, {})
@@ -355,12 +451,17 @@ def write_records(rows: Sequence[WriteRow]) -> bytes:
     Applied in order, as the memory checkpointer does: of rows with the same
     (task, idx), the first ordinary one or the last special one (idx < 0) wins.
     """
+    return encode_writes(kept_writes(rows))
+
+
+def kept_writes(rows: Sequence[WriteRow]) -> list[WriteRow]:
+    """Return the rows of one ``put_writes`` call that `write_records` encodes, in order."""
     kept: dict[tuple[str, int], WriteRow] = {}
     for row in rows:
         key = (row.task_id, row.idx)
         if row.idx < 0 or key not in kept:
             kept[key] = row
-    return encode_writes(kept.values())
+    return list(kept.values())
 
 
 def thread_info_of(core: StorageCore, thread_id: str, reply: Sequence[Any]) -> ThreadInfo | None:

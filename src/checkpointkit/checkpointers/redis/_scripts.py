@@ -111,17 +111,20 @@ end
 -- Add the blobs a checkpoint row needs (and the chains below its list
 -- deltas) to `out`, as add_chain does: one HMGET for the row's own blobs.
 local function add_row_blobs(ns, row, out, have)
-  local fields = {}
-  for _, suffix in ipairs((row_head(row))) do
-    local f = ns .. '\0' .. suffix
+  local fields, pre = {}, ns .. '\0'
+  local _, needed = cmsgpack.unpack_limit(row, 1)
+  for _, suffix in ipairs(needed) do
+    local f = pre .. suffix
     if not have[f] then
       have[f] = true
       fields[#fields + 1] = f
     end
   end
-  if #fields == 0 then return end
-  local values = hmget(BLOBS, fields)
-  for i = 1, #fields do
+  local n = #fields
+  if n == 0 then return end
+  -- One HMGET without copying its reply for the usual row (hmget splits big ones).
+  local values = n <= 1000 and redis.call('HMGET', BLOBS, unpack(fields)) or hmget(BLOBS, fields)
+  for i = 1, n do
     local v = values[i]
     if v then
       out[#out + 1] = fields[i]

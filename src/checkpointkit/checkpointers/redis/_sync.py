@@ -72,7 +72,7 @@ from checkpointkit.checkpointers.base import (
     thread_id_of,
     validate_filter,
 )
-from checkpointkit.checkpointers.redis._codec import decode_row, decode_writes, text
+from checkpointkit.checkpointers.redis._codec import decode_row, encode_writes, text
 from checkpointkit.checkpointers.redis._common import (
     ClientState,
     Retention,
@@ -83,12 +83,14 @@ from checkpointkit.checkpointers.redis._common import (
     translate,
 )
 from checkpointkit.checkpointers.redis._decode import (
+    DecodedReplies,
     Newest,
     PageDecoder,
     ThreadCursor,
     blob_pairs,
     delta_history_of,
     dump_rows,
+    kept_writes,
     missing_bases,
     put_args,
     refuse,
@@ -97,7 +99,6 @@ from checkpointkit.checkpointers.redis._decode import (
     storage_bytes_of,
     thread_info_of,
     unkept_fields,
-    write_records,
 )
 from checkpointkit.checkpointers.redis._index import (
     IndexWalk,
@@ -230,6 +231,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         self._retention = Retention.of(ttl, refresh_on_read, keep_last)
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._state = ClientState()
+        self._replies = DecodedReplies()
         self._page = min(page_size, 1000)
         self.single_writer = single_writer
 
@@ -323,22 +325,25 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
             if not reply:
                 return None
             field, value, writes, pairs = reply
-            row = decode_row(thread_id, field, value)
-            blobs = blob_pairs(thread_id, pairs).get(ns, {})
+            replies = self._replies
+            row = replies.row(thread_id, field, value)
+            blobs = blob_pairs(thread_id, pairs, replies).get(ns, {})
             memo = ListMemo()
             for stub, state in intact.values():
                 blobs.setdefault((stub.channel, stub.version), stub)
                 memo.states[stub.channel, stub.version] = state
             try:
                 tup, lists = self._core.decode_tuple(
-                    row, blobs, decode_writes(thread_id, field, writes), memo=memo
+                    row, blobs, replies.writes(thread_id, field, writes), memo=memo
                 )
             except CorruptDataError:
                 if not intact:
                     raise
                 intact = {}
                 continue
-            self._state.remember(self._core, thread_id, ns, lists, blobs)
+            served = {id(state) for _, state in intact.values()}
+            rebuilt = {c: s for c, s in lists.items() if id(s) not in served}
+            self._state.remember(self._core, thread_id, ns, rebuilt, blobs)
             return tup
 
     def list(
@@ -614,6 +619,8 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
             raise CorruptDataError(f"could not store checkpoint {row.checkpoint_id!r}")
         if reply[1] and self._cluster:
             self._touch(thread_id, score)
+        self._replies.learn_row(args[1], args[2], row)
+        self._replies.learn_blobs(args[len(args) - 2 * len(plan.blobs) :], plan.blobs)
         self._state.remember(
             self._core, thread_id, ns, plan.learned, {(b.channel, b.version): b for b in plan.blobs}
         )
@@ -633,15 +640,15 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
         if not rows:
             return
         first = rows[0]
+        field = row_field(first.checkpoint_ns, first.checkpoint_id)
+        kept = kept_writes(rows)
+        records = encode_writes(kept)
         self._eval(
             WRITES,
             self._layout.thread_keys(first.thread_id),
-            [
-                self._retention.ttl_ms,
-                row_field(first.checkpoint_ns, first.checkpoint_id),
-                write_records(rows),
-            ],
+            [self._retention.ttl_ms, field, records],
         )
+        self._replies.learn_writes(field, records, kept)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread."""
