@@ -124,6 +124,37 @@ def test_in_place_edits_are_caught_with_verify_items() -> None:
     assert tup.checkpoint["channel_values"]["items"] == [{"text": "edited"}, {"text": "b"}]
 
 
+def test_an_appended_item_edited_in_place_and_written_is_stored_anew() -> None:
+    # Appends after writes carry their base's item ids forward (plus the new
+    # items'): an item that entered by an append, then was edited in place and
+    # written, must be stored again, not referenced by identity.
+    saver = MemoryCheckpointer()
+    versions: dict[str, Any] = {"items": saver.get_next_version(None, None)}
+    items: list[Any] = [{"text": "first"}]
+    head = saver.put(config("t"), checkpoint({"items": items}, dict(versions)), {}, versions)
+    for i in range(3):
+        saver.put_writes(head, [("other", {"w": i})], f"task-{i}")  # touched: not in the list
+        items = [*items, {"text": f"item {i}"}]
+        versions["items"] = saver.get_next_version(versions["items"], None)
+        cp = checkpoint({"items": items}, dict(versions))
+        head = saver.put(head, cp, {}, {"items": versions["items"]})
+    cached = saver._core._cached(("t", "", "items"))
+    assert cached is not None
+    assert cached.ids is not None  # carried from the base, not rebuilt
+    items[-1]["text"] = "edited"
+    saver.put_writes(head, [("items", [items[-1]])], "editor")
+    versions["items"] = saver.get_next_version(versions["items"], None)
+    cp = checkpoint({"items": [*items, {"text": "last"}]}, dict(versions))
+    saver.put(head, cp, {}, {"items": versions["items"]})
+    newest = max(saver._threads["t"].blobs[""].values(), key=lambda b: b.version)
+    assert newest.kind is BlobKind.LIST_DELTA
+    assert newest.ops is not None  # not a pure append
+    saver._core.forget()
+    tup = saver.get_tuple(config("t"))
+    assert tup is not None
+    assert tup.checkpoint["channel_values"]["items"][-2:] == [{"text": "edited"}, {"text": "last"}]
+
+
 def test_every_version_of_a_random_edit_history_reads_back() -> None:
     rng = random.Random(7)
     saver = MemoryCheckpointer()

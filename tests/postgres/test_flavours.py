@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from checkpointkit.checkpointers.postgres import (
     AsyncPostgresCheckpointer,
@@ -62,6 +63,32 @@ async def test_one_async_connection_serves_many_tasks(postgres_uri: str, schema:
 
         await asyncio.gather(*(work(run) for run in runs))
         assert len(await saver.alist_threads()) == 10
+
+
+@pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transactions"])
+def test_a_given_pool_of_either_kind_commits_every_operation(
+    postgres_uri: str, schema: str, autocommit: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    kwargs = {"autocommit": autocommit}
+    with ConnectionPool(postgres_uri, kwargs=kwargs, min_size=1, max_size=2) as pool:
+        saver = PostgresCheckpointer(pool, schema=schema)
+        run = Run(saver, new_thread())
+        head = run.step(count=1)
+        saver.put_writes(config(run.thread_id, checkpoint_id=head), [("count", 5)], "task")
+        run.step(count=2)
+        run.check()
+        with pool.connection() as conn:  # each operation left its connection idle
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    # nothing was left to a rollback: another session sees every operation
+    assert "rolling back" not in caplog.text
+    with PostgresCheckpointer.from_conn_string(postgres_uri, schema=schema) as other:
+        tup = other.get_tuple(config(run.thread_id, checkpoint_id=head))
+        assert tup is not None
+        assert tup.checkpoint["channel_values"]["count"] == 1
+        assert [w[1:] for w in tup.pending_writes or []] == [("count", 5)]
+        latest = other.get_tuple(config(run.thread_id))
+        assert latest is not None
+        assert latest.checkpoint["channel_values"]["count"] == 2
 
 
 def test_metadata_filters_use_the_gin_indexes(saver: PostgresCheckpointer, schema: str) -> None:

@@ -30,6 +30,7 @@ PUT_PLACES: dict[str, bool | None] = {
     "parent_id": False,
     "channel": False,
     "ts": False,
+    "version": False,
     "run_id": None,
     "metadata_key": True,
     "metadata_value": True,
@@ -43,7 +44,8 @@ def _put_args(place: str, odd: str) -> tuple[Any, ...]:
     ns = odd if place == "checkpoint_ns" else ""
     channel = odd if place == "channel" else "messages"
     value = [f"item {odd}"] if place == "value" else ["item"]
-    cp = checkpoint({channel: value, "count": 1}, {channel: "1", "count": "1"})
+    version = odd if place == "version" else "1"
+    cp = checkpoint({channel: value, "count": 1}, {channel: version, "count": "1"})
     if place == "checkpoint_id":
         cp["id"] = odd
     if place == "ts":
@@ -58,7 +60,7 @@ def _put_args(place: str, odd: str) -> tuple[Any, ...]:
     if place == "run_id":
         metadata["run_id"] = odd
     parent = odd if place == "parent_id" else None
-    return config(thread_id, ns, parent), cp, metadata, {channel: "1", "count": "1"}
+    return config(thread_id, ns, parent), cp, metadata, {channel: version, "count": "1"}
 
 
 def _nothing_stored(saver: PostgresCheckpointer) -> None:

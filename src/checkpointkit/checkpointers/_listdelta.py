@@ -41,6 +41,7 @@ __all__ = [
     "diff_lists",
     "fingerprints",
     "is_unique_version",
+    "item_ids",
     "needs_snapshot",
 ]
 
@@ -94,6 +95,17 @@ class ListState:
     edits: int  # non-append deltas along the chain from its root to here
     items: list[Any]
     marks: list[Any] | None  # item fingerprints, when the caller verifies items
+    # The ids of `items`, made once needed: then the next append's check
+    # against `touched` costs the size of `touched`, not of the list.
+    ids: frozenset[int] | None = None
+
+
+def item_ids(state: ListState) -> frozenset[int]:
+    """Return the ids of a state's items (its `items` are never edited after it is made)."""
+    ids = state.ids
+    if ids is None:
+        ids = state.ids = frozenset(map(id, state.items))
+    return ids
 
 
 def diff_lists(
@@ -123,7 +135,8 @@ def diff_lists(
     if (
         len(new) >= n_old
         and all(map(operator.is_, new[:n_old], old))
-        and (not touched or touched.isdisjoint(map(id, new[:n_old])))
+        # new[:n_old] are the very objects of `old`, so their ids are old's.
+        and (not touched or touched.isdisjoint(item_ids(base)))
         and (old_marks is None or new_marks is None or new_marks[:n_old] == old_marks)
     ):
         return None, new[n_old:]

@@ -179,6 +179,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+# ``json.dumps(..., ensure_ascii=False, default=_json_default)``, its encoder built once.
+_metadata_encoder = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+
+
 class StorageCore:
     """Encode puts into rows and decode rows into checkpoint tuples.
 
@@ -362,7 +366,7 @@ class StorageCore:
 
     def _metadata_json(self, merged: Mapping[str, Any]) -> str:
         try:
-            return json.dumps(merged, ensure_ascii=False, default=_json_default)
+            return _metadata_encoder(merged)
         except (TypeError, ValueError) as exc:
             bad = [k for k, v in merged.items() if not _is_json(v)]
             raise SerializationError(
@@ -454,10 +458,16 @@ class StorageCore:
                         ops=None if pieces is None else msgpack.packb(pieces),
                         length=len(items), wrapped=wrapped,
                     )  # fmt: skip
+                    # An append takes over the base's item ids, plus the new items'
+                    # (only the newest version keeps them: they cost memory).
+                    ids = None
+                    if pieces is None and base.ids is not None:
+                        ids = base.ids.union(map(id, new_items))
+                        base.ids = None
                     state = ListState(
                         version, base.chain, base.seq + 1,
                         base.cost + len(new_items) + (len(pieces) if pieces else 0),
-                        base.edits + (pieces is not None), list(items), marks,
+                        base.edits + (pieces is not None), list(items), marks, ids,
                     )  # fmt: skip
                     return blob, state
         return self.list_snapshot(thread_id, ns, channel, version, items, wrapped, marks)
@@ -1015,6 +1025,12 @@ def _describe(where: Sequence[str | int]) -> str:
 def _check_channels(*mappings: Mapping[Any, Any]) -> None:
     # A non-string name would be stored, then break decoding the skeleton.
     for mapping in mappings:
+        try:  # the common case, checked at C speed: ASCII names without NUL
+            joined = "".join(mapping)
+            if joined.isascii() and "\x00" not in joined:
+                continue
+        except TypeError:  # a name that is not a string: found below
+            pass
         for channel in mapping:
             if not isinstance(channel, str):
                 raise ConfigurationError(

@@ -249,6 +249,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         self._ttl, self._keep_last = retention(ttl, keep_last)
         self._names = Names(schema, table_prefix)
         self._q = Queries(self._names)
+        self._lock_class = self._names.lock_class  # a hash: computed once, used by every put
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._recent = RecentLists()
         self._auto_setup = auto_setup
@@ -343,13 +344,10 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
     # -- running operations --------------------------------------------------------
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        if self._pool is not None:
-            async with self._pool.connection() as conn:
-                yield conn
-        else:
-            async with self._conn_lock:
-                yield cast(AsyncConnection[Any], self._conn)
+    async def _own_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """Lend the saver's single connection, to one operation at a time."""
+        async with self._conn_lock:
+            yield cast(AsyncConnection[Any], self._conn)
 
     async def _run(self, op: AsyncOp[T], *, idempotent: bool = True) -> T:
         """Run `op` on a connection, retrying it on a fresh one when that is safe."""
@@ -365,8 +363,18 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         delay = _RETRY_FIRST
         while True:
             try:
-                async with self._connection() as conn:
-                    return await op(conn)
+                if self._pool is None:
+                    async with self._own_connection() as conn:
+                        return await op(conn)
+                # The pool's connection() without its two wrapping context managers (hot path).
+                conn = await self._pool.getconn()
+                try:
+                    if conn.autocommit:  # no transaction left to commit or roll back
+                        return await op(conn)
+                    async with conn:  # commit, or roll back on error, as connection() does
+                        return await op(conn)
+                finally:
+                    await self._pool.putconn(conn)
             except psycopg.Error as exc:
                 # A fresh connection only helps with a pool; a conflict was rolled back.
                 dropped = _errors.is_disconnect(exc) and self._pool is not None
@@ -614,7 +622,7 @@ class AsyncPostgresCheckpointer(CoreSaverMixin, AsyncPostgresBridge, BaseCheckpo
         """
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
         row = plan.checkpoint
-        lock = (self._names.lock_class, thread_lock(row.thread_id))
+        lock = (self._lock_class, thread_lock(row.thread_id))
         guard = None
         if self.single_writer:
             guard = writer_lock(self._names, row.thread_id, row.checkpoint_ns)

@@ -60,30 +60,62 @@ SyncOp = Callable[[Connection[Any]], T]
 _UNSET: Any = object()
 
 
+class _Pending:
+    """One write in flight; its event is made only if a read comes to wait for it."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event: Any = None
+
+
 class _Writes:
-    """The writes of each thread this saver has in flight (see `AsyncWrites`)."""
+    """The writes of each thread this saver has in flight (see `AsyncWrites`).
+
+    Reads that wait are rare, so a write registers a bare token and a waiting
+    read gives it an event; both happen under the lock, so ``done`` sets
+    every event a read is waiting on.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # never held across an await
-        self._pending: dict[str, list[Any]] = {}
+        self._pending: dict[str, list[_Pending]] = {}
 
-    def _start(self, thread_id: str, done: Any) -> Any:
+    def start(self, thread_id: str) -> _Pending:
+        """Register a write of `thread_id`; pass the token to ``done`` when it ends."""
+        token = _Pending()
         with self._lock:
-            self._pending.setdefault(thread_id, []).append(done)
-        return done
+            pending = self._pending.get(thread_id)
+            if pending is None:
+                self._pending[thread_id] = [token]
+            else:
+                pending.append(token)
+        return token
 
-    def done(self, thread_id: str, token: Any) -> None:
+    def done(self, thread_id: str, token: _Pending) -> None:
         """Mark a write started with ``start`` finished (stored or failed)."""
         with self._lock:
             pending = self._pending[thread_id]
             pending.remove(token)
             if not pending:
                 del self._pending[thread_id]
-        token.set()
+            event = token.event
+        if event is not None:
+            event.set()
 
-    def _now(self, thread_id: str) -> list[Any]:
+    def _now(self, thread_id: str) -> list[_Pending]:
         with self._lock:
             return list(self._pending.get(thread_id, ()))
+
+    def _events(self, thread_id: str, make: Callable[[], Any]) -> list[Any]:
+        """Return an event for each write of `thread_id` in flight now."""
+        with self._lock:
+            events = []
+            for token in self._pending.get(thread_id, ()):
+                if token.event is None:
+                    token.event = make()
+                events.append(token.event)
+            return events
 
 
 class AsyncWrites(_Writes):
@@ -96,26 +128,18 @@ class AsyncWrites(_Writes):
     operations on one thread ran in the order they were issued.
     """
 
-    def start(self, thread_id: str) -> asyncio.Event:
-        """Register a write of `thread_id`; pass the token to ``done`` when it ends."""
-        return self._start(thread_id, asyncio.Event())  # type: ignore[no-any-return]
-
     async def wait(self, thread_id: str) -> None:
         """Wait for the writes of `thread_id` in flight now."""
-        for event in self._now(thread_id):
+        for event in self._events(thread_id, asyncio.Event):
             await event.wait()
 
 
 class SyncWrites(_Writes):
     """`AsyncWrites` for the sync saver's threads."""
 
-    def start(self, thread_id: str) -> threading.Event:
-        """Register a write of `thread_id`; pass the token to ``done`` when it ends."""
-        return self._start(thread_id, threading.Event())  # type: ignore[no-any-return]
-
     def wait(self, thread_id: str) -> None:
         """Wait for the writes of `thread_id` in flight now."""
-        for event in self._now(thread_id):
+        for event in self._events(thread_id, threading.Event):
             event.wait()
 
 

@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 _ESCAPE = "\ufffe"
+# ``json.dumps(value, ensure_ascii=False)`` without building an encoder per call.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 # Which checkpoint ids of one (thread, namespace) a trim keeps, from its rows
 # and the kinds of its blobs (`StorageCore.keep_for_prune`, `keep_last`).
@@ -115,6 +117,18 @@ def check_texts(what: str, values: Iterable[str | None]) -> None:
             value.encode()
         except UnicodeEncodeError as exc:
             raise ConfigurationError(f"{what} {value!r} is not valid Unicode: {exc}") from exc
+
+
+def _plain_texts(texts: list[Any]) -> bool:
+    """Tell, in one pass at C speed, that all `texts` are ASCII strings without NUL.
+
+    False only says `check_texts` must look closer (non-ASCII text may be valid).
+    """
+    try:
+        joined = "".join(texts)
+    except TypeError:  # not all strings
+        return False
+    return joined.isascii() and "\x00" not in joined
 
 
 def _index_text(text: str) -> str:
@@ -212,16 +226,23 @@ def put_params(plan: PutPlan, lock: tuple[int, int], guard: int | None) -> dict[
         guard: The single-writer guard's lock key, or None without the guard.
 
     Raises:
-        ConfigurationError: an id, timestamp or channel name cannot be stored as text.
+        ConfigurationError: a timestamp, run id, version or serializer type
+            cannot be stored as text.
     """
     row = plan.checkpoint
-    check_texts("checkpoint key", (row.thread_id, row.checkpoint_ns, row.checkpoint_id))
-    check_texts("parent checkpoint id", (row.parent_id, row.run_id))
-    check_texts("checkpoint ts", (row.ts,))
-    check_texts("channel name", plan.versions)
-    check_texts("channel version", plan.versions.values())
-    check_texts("channel", (b.channel for b in plan.blobs))
-    check_texts("serializer type", (b.type for b in plan.blobs))
+    # The ids, the parent id and every channel name were checked by
+    # `StorageCore.plan_put`; the texts it does not check are checked here.
+    texts = [row.ts, *plan.versions.values()]
+    texts += [b.version for b in plan.blobs]
+    texts += [b.type for b in plan.blobs if b.type is not None]
+    if row.run_id is not None:
+        texts.append(row.run_id)
+    if not _plain_texts(texts):  # find the culprit, for a precise error
+        check_texts("run id", (row.run_id,))
+        check_texts("checkpoint ts", (row.ts,))
+        check_texts("channel version", plan.versions.values())
+        check_texts("channel version", (b.version for b in plan.blobs))
+        check_texts("serializer type", (b.type for b in plan.blobs))
     blobs, data = _blob_document(plan.blobs)
     return dict(
         blobs=blobs,
@@ -239,7 +260,7 @@ def put_params(plan: PutPlan, lock: tuple[int, int], guard: int | None) -> dict[
         skeleton=row.skeleton,
         metadata=text_bytes(row.metadata),
         metadata_idx=index_json(row.metadata),
-        channel_versions=json.dumps(plan.versions, ensure_ascii=False),
+        channel_versions=_to_json(plan.versions),
         root=row.checkpoint_ns == "",
     )
 
@@ -267,7 +288,7 @@ def _blob_document(blobs: Sequence[BlobRow]) -> tuple[str | None, bytes]:
         values = (b.channel, b.version, int(b.kind), b.type, b.chain, b.seq, b.base, b.length,
                   b.wrapped, *slices)  # fmt: skip
         rows.append(dict(zip(BLOB_FIELDS, values, strict=True)))
-    return json.dumps(rows, ensure_ascii=False), b"".join(parts)
+    return _to_json(rows), b"".join(parts)
 
 
 def bases_params(plan: PutPlan) -> dict[str, Any]:

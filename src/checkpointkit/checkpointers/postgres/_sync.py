@@ -230,6 +230,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         self._ttl, self._keep_last = retention(ttl, keep_last)
         self._names = Names(schema, table_prefix)
         self._q = Queries(self._names)
+        self._lock_class = self._names.lock_class
         self._core = StorageCore(self.serde, delta_lists=delta_lists, verify_items=verify_items)
         self._recent = RecentLists()
         self._auto_setup = auto_setup
@@ -318,13 +319,10 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
             pool.close()
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection[Any]]:
-        if self._pool is not None:
-            with self._pool.connection() as conn:
-                yield conn
-        else:
-            with self._conn_lock:
-                yield cast(Connection[Any], self._conn)
+    def _own_connection(self) -> Iterator[Connection[Any]]:
+        """Lend the saver's single connection, to one operation at a time."""
+        with self._conn_lock:
+            yield cast(Connection[Any], self._conn)
 
     def _run(self, op: SyncOp[T], *, idempotent: bool = True) -> T:
         """Run `op` on a connection, retrying it on a fresh one when that is safe."""
@@ -340,8 +338,17 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         delay = _RETRY_FIRST
         while True:
             try:
-                with self._connection() as conn:
-                    return op(conn)
+                if self._pool is None:
+                    with self._own_connection() as conn:
+                        return op(conn)
+                conn = self._pool.getconn()
+                try:
+                    if conn.autocommit:
+                        return op(conn)
+                    with conn:
+                        return op(conn)
+                finally:
+                    self._pool.putconn(conn)
             except psycopg.Error as exc:
                 dropped = _errors.is_disconnect(exc) and self._pool is not None
                 retry = idempotent and (dropped or _errors.is_conflict(exc))
@@ -580,7 +587,7 @@ class PostgresCheckpointer(CoreSaverMixin, SyncPostgresBridge, BaseCheckpointSav
         """
         plan = self._core.plan_put(config, checkpoint, metadata, new_versions)
         row = plan.checkpoint
-        lock = (self._names.lock_class, thread_lock(row.thread_id))
+        lock = (self._lock_class, thread_lock(row.thread_id))
         guard = None
         if self.single_writer:
             guard = writer_lock(self._names, row.thread_id, row.checkpoint_ns)
