@@ -12,9 +12,9 @@ deletes. No I/O happens here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from langgraph.checkpoint.base import CheckpointTuple, DeltaChannelHistory
 
@@ -77,9 +77,18 @@ __all__ = [
 class _Bounded(BoundedMap[Any]):
     """A `BoundedMap` of decoded rows, of stored values up to `max_bytes` long."""
 
-    def fits(self, field: Any, value: Any) -> bool:
-        """Tell whether a stored value can be part of a key (bytes, not too long)."""
-        return type(value) is bytes and type(field) is bytes and len(value) <= self.max_bytes
+    def decoded(
+        self, thread_id: str, field: Any, value: Any, decode: Callable[[str, Any, Any], Any]
+    ) -> Any:
+        """Return what `decode` makes of `value` stored under `field`, decoding it once."""
+        if type(value) is not bytes or type(field) is not bytes or len(value) > self.max_bytes:
+            return decode(thread_id, field, value)
+        key = (thread_id, field, value)
+        found = self.entries.get(key)
+        if found is None:
+            found = decode(thread_id, field, value)
+            self.put(key, found)
+        return found
 
 
 class DecodedReplies:
@@ -108,35 +117,17 @@ class DecodedReplies:
 
     def blob(self, thread_id: str, field: Any, value: Any) -> BlobRow:
         """Return the blob row stored as `value` under `field` (see `decode_blob`)."""
-        if not self._blobs.fits(field, value):
-            return decode_blob(thread_id, field, value)
-        key = (thread_id, field, value)
-        blob: BlobRow | None = self._blobs.entries.get(key)
-        if blob is None:
-            blob = decode_blob(thread_id, field, value)
-            self._blobs.put(key, blob)
-        return blob
+        return cast(BlobRow, self._blobs.decoded(thread_id, field, value, decode_blob))
 
     def row(self, thread_id: str, field: Any, value: Any) -> CheckpointRow:
         """Return the checkpoint row stored as `value` under `field` (see `decode_row`)."""
-        if not self._rows.fits(field, value):
-            return decode_row(thread_id, field, value)
-        key = (thread_id, field, value)
-        row: CheckpointRow | None = self._rows.entries.get(key)
-        if row is None:
-            row = decode_row(thread_id, field, value)
-            self._rows.put(key, row)
-        return row
+        return cast(CheckpointRow, self._rows.decoded(thread_id, field, value, decode_row))
 
     def writes(self, thread_id: str, field: Any, value: Any) -> Sequence[WriteRow]:
         """Return the pending writes stored as `value` under `field` (see `decode_writes`)."""
-        if not value or not self._writes.fits(field, value):
+        if not value:
             return decode_writes(thread_id, field, value)
-        rows: Sequence[WriteRow] | None = self._writes.entries.get((thread_id, field, value))
-        if rows is None:
-            rows = tuple(decode_writes(thread_id, field, value))
-            self._writes.put((thread_id, field, value), rows)
-        return rows
+        return cast(Sequence[WriteRow], self._writes.decoded(thread_id, field, value, _writes_of))
 
     def learn_row(self, field: str, value: bytes, row: CheckpointRow) -> None:
         """Keep the row a put encoded as `value` under `field` (`encode_row`)."""
@@ -155,6 +146,10 @@ class DecodedReplies:
         plain = all(type(w.payload) is bytes for w in rows)
         if rows and plain and len(value) <= self._writes.max_bytes:
             self._writes.put((rows[0].thread_id, _field_bytes(field), value), tuple(rows))
+
+
+def _writes_of(thread_id: str, field: Any, value: Any) -> tuple[WriteRow, ...]:
+    return tuple(decode_writes(thread_id, field, value))
 
 
 def _field_bytes(field: str) -> bytes:
