@@ -101,8 +101,8 @@ class DecodedReplies:
     the thread. Rows are never mutated, so reads share them; a shared blob's
     payload is the same bytes object each time, whose hash Python keeps,
     which makes the core's lookup of its decoded value cheaper too. A put
-    teaches the cache the rows and writes it encodes (`learn_row`,
-    `learn_blobs`, `learn_writes`): reading them back skips their decoding.
+    teaches the cache the rows and writes it encodes (`learn_put`,
+    `learn_writes`): reading them back skips their decoding.
 
     Args:
         size: How many blob rows to keep (checkpoint rows and writes: an eighth).
@@ -129,14 +129,18 @@ class DecodedReplies:
             return decode_writes(thread_id, field, value)
         return cast(Sequence[WriteRow], self._writes.decoded(thread_id, field, value, _writes_of))
 
-    def learn_row(self, field: str, value: bytes, row: CheckpointRow) -> None:
-        """Keep the row a put encoded as `value` under `field` (`encode_row`)."""
-        if type(row.skeleton) is bytes and len(value) <= self._rows.max_bytes:
-            self._rows.put((row.thread_id, _field_bytes(field), value), row)
+    def learn_put(self, args: Sequence[Any], plan: PutPlan) -> None:
+        """Keep the rows a put stored with `args`, as `put_args` laid them out.
 
-    def learn_blobs(self, pairs: Sequence[Any], blobs: Sequence[BlobRow]) -> None:
-        """Keep the blob rows a put encoded as the (field, value) `pairs` (`encode_blob`)."""
-        for blob, i in zip(blobs, range(0, len(pairs), 2), strict=True):
+        The checkpoint row's field and bytes are arguments 1 and 2, the
+        (field, value) pairs of its blobs are the last ones, in plan order.
+        """
+        row = plan.checkpoint
+        value = args[2]
+        if type(row.skeleton) is bytes and len(value) <= self._rows.max_bytes:
+            self._rows.put((row.thread_id, _field_bytes(args[1]), value), row)
+        pairs = args[len(args) - 2 * len(plan.blobs) :]
+        for blob, i in zip(plan.blobs, range(0, len(pairs), 2), strict=True):
             value = pairs[i + 1]
             if type(blob.payload) is bytes and len(value) <= self._blobs.max_bytes:
                 self._blobs.put((blob.thread_id, _field_bytes(pairs[i]), value), blob)

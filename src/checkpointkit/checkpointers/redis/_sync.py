@@ -619,8 +619,7 @@ class RedisCheckpointer(SyncExtras, SyncBridge, BaseCheckpointSaver[str]):
             raise CorruptDataError(f"could not store checkpoint {row.checkpoint_id!r}")
         if reply[1] and self._cluster:
             self._touch(thread_id, score)
-        self._replies.learn_row(args[1], args[2], row)
-        self._replies.learn_blobs(args[len(args) - 2 * len(plan.blobs) :], plan.blobs)
+        self._replies.learn_put(args, plan)
         self._state.remember(
             self._core, thread_id, ns, plan.learned, {(b.channel, b.version): b for b in plan.blobs}
         )
